@@ -1,0 +1,145 @@
+"""The E-step registry ``E_STEPS`` and the validating entry point ``e_step``.
+
+Every registry entry has the article's signature ``f(X, mu, pi) -> gamma`` and runs the same
+input checks (:mod:`bmm_numba._validation`) before its kernel.  The registry is the one list of
+implementations: tests, benchmarks and the estimator iterate over it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from . import _e_step_numba, _e_step_numpy, _e_step_python
+from ._validation import check_e_step_inputs
+
+__all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "AUTO_KERNEL"]
+
+# name -> (implementation on validated input, one-line summary, notes)
+_IMPLEMENTATIONS = OrderedDict(
+    [
+        ("python_loops", (_e_step_python.python_loops,
+                          "Article attempt 1: pure-Python triple loop over n, k, d in probability space.",
+                          "Faithful teaching kernel: underflows to NaN on sharp parameters.")),
+        ("python_log", (_e_step_python.python_log,
+                        "Article attempt 2: loop over n and k, vectorised log-space sum over d.",
+                        "Faithful teaching kernel: ``exp`` before normalising underflows to NaN on "
+                        "sharp parameters.")),
+        ("numpy_rows", (_e_step_python.numpy_rows,
+                        "Article attempt 3: loop over n, two matrix-vector products per row.",
+                        "Faithful teaching kernel: ``exp`` before normalising underflows to NaN on "
+                        "sharp parameters.")),
+        ("numpy", (_e_step_numpy.numpy_two_gemm,
+                   "Article attempt 4: fully vectorised NumPy, two GEMMs, stable log-sum-exp.",
+                   "Production kernel: finite and exact for any valid input.")),
+        ("numpy_gemm", (_e_step_numpy.numpy_one_gemm,
+                        "Attempt 4 folded into one GEMM: ``X @ (log mu - log(1-mu)).T + b``.",
+                        "Production kernel: finite and exact for any valid input.")),
+        ("numba_loops", (_e_step_numba.numba_loops,
+                         "Attempt 1's triple loop compiled with ``@njit(parallel=True)``, prange over n.",
+                         "Teaching kernel: probability space like attempt 1, so it underflows to NaN "
+                         "on sharp parameters.")),
+        ("numba_log", (_e_step_numba.numba_log,
+                       "Attempt 2's log-space loop compiled with ``@njit(parallel=True)``, "
+                       "stable per-row log-sum-exp.",
+                       "Production kernel: finite and exact for any valid input.")),
+        ("numba", (_e_step_numba.numba_ones,
+                   "Fastest compiled kernel: loops over the ones of each row only, K-contiguous "
+                   "weights, stable per-row log-sum-exp.",
+                   "Production kernel: finite and exact for any valid input.")),
+    ]
+)
+
+#: Kernels kept faithful to the article's numerics; they may return NaN on sharp parameters.
+TEACHING_KERNELS = ("python_loops", "python_log", "numpy_rows", "numba_loops")
+
+#: What ``kernel="auto"`` runs: the fastest kernel that is stable for every valid input.
+AUTO_KERNEL = "numba"
+
+_DOC_TEMPLATE = """{summary}
+
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Binary data: 0/1 values of any numeric dtype (bool, integer, float), any memory order.
+mu : array-like of shape (n_components, n_features)
+    Bernoulli means, each strictly inside (0, 1).
+pi : array-like of shape (n_components,)
+    Mixing weights, non-negative and summing to 1.
+
+Returns
+-------
+gamma : ndarray of shape (n_samples, n_components), float64
+    Responsibilities ``gamma[n, k] = p(k | x_n)``; each row sums to 1.
+
+Notes
+-----
+{notes} Registry name: ``{name!r}`` in :data:`bmm_numba.E_STEPS`. Inputs are validated and
+converted exactly as in :func:`bmm_numba.e_step`.
+"""
+
+
+def _public(name, impl, summary, notes):
+    def e_step_kernel(X, mu, pi):
+        return impl(*check_e_step_inputs(X, mu, pi))
+
+    e_step_kernel.__name__ = e_step_kernel.__qualname__ = f"e_step_{name}"
+    e_step_kernel.__doc__ = _DOC_TEMPLATE.format(summary=summary, notes=notes, name=name)
+    return e_step_kernel
+
+
+#: Ordered registry: name -> ``f(X, mu, pi) -> gamma``.  The names are a public contract.
+E_STEPS = OrderedDict((name, _public(name, *spec)) for name, spec in _IMPLEMENTATIONS.items())
+
+
+def e_step(X, mu, pi, *, kernel="auto"):
+    """Compute Bernoulli-mixture responsibilities (the E-step).
+
+    ``gamma[n, k] = pi_k prod_d mu_kd^x_nd (1 - mu_kd)^(1 - x_nd)``, normalised over k.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Binary data: 0/1 values of any numeric dtype (bool, integer, float), C or Fortran
+        order, views and nested lists accepted.  Never modified.
+    mu : array-like of shape (n_components, n_features)
+        Bernoulli means, each strictly inside (0, 1).
+    pi : array-like of shape (n_components,)
+        Mixing weights, non-negative and summing to 1 within ``PI_SUM_ATOL`` (1e-6).
+    kernel : str, default="auto"
+        A key of :data:`E_STEPS`, or ``"auto"`` for the fastest kernel that is stable for every
+        valid input (currently ``"numba"``).
+
+    Returns
+    -------
+    gamma : ndarray of shape (n_samples, n_components), float64
+        Responsibilities; each row sums to 1.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric or sparse ``X``, non-numeric ``mu``/``pi``, or a non-string ``kernel``.
+    ValueError
+        Unknown kernel, ``X`` not 2-D, empty or not 0/1, ``mu`` outside (0, 1), ``pi`` negative
+        or not summing to 1, or shapes that do not agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bmm_numba import e_step
+    >>> X = np.array([[1, 0, 1], [0, 0, 1]])
+    >>> mu = np.array([[0.9, 0.1, 0.8], [0.2, 0.3, 0.5]])
+    >>> e_step(X, mu, [0.5, 0.5]).round(3)
+    array([[0.903, 0.097],
+           [0.205, 0.795]])
+    """
+    impl = _resolve(kernel)
+    return impl(*check_e_step_inputs(X, mu, pi))
+
+
+def _resolve(kernel):
+    if not isinstance(kernel, str):
+        raise TypeError(f"kernel must be a string naming an E-step; got {type(kernel).__name__}")
+    name = AUTO_KERNEL if kernel == "auto" else kernel
+    if name not in _IMPLEMENTATIONS:
+        raise ValueError(f"kernel must be 'auto' or one of {list(_IMPLEMENTATIONS)}; got {kernel!r}")
+    return _IMPLEMENTATIONS[name][0]

@@ -1,0 +1,143 @@
+"""Input checks shared by every E-step kernel.
+
+All checks run in Python before any kernel: bounds are not checked inside ``prange`` and a
+``raise`` inside a ``prange`` body silently makes the loop serial.  Each check converts its
+argument once to the single layout the kernels take, so every compiled kernel has exactly one
+specialisation whatever the caller passed:
+
+* ``X``  -> ``uint8``, 2-D, C-contiguous, writeable (a read-only array is a distinct Numba type);
+* ``mu`` -> ``float64``, 2-D, C-contiguous, a fresh copy;
+* ``pi`` -> ``float64``, 1-D, C-contiguous, a fresh copy.
+
+Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PI_SUM_ATOL", "check_X", "check_params", "check_e_step_inputs"]
+
+#: ``pi`` must satisfy ``abs(sum(pi) - 1) <= PI_SUM_ATOL``.  Loose enough for weights that
+#: went through float32, tight enough to catch unnormalised counts.
+PI_SUM_ATOL = 1e-6
+
+_NUMERIC_KINDS = "biuf"
+
+
+def _as_array(value, name: str) -> np.ndarray:
+    """``np.asarray`` that names the argument when the conversion itself fails."""
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):  # scipy.sparse, without importing it
+        raise TypeError(
+            f"{name}: sparse matrices are not accepted by the E-step kernels; "
+            f"pass a dense array (e.g. {name}.toarray())"
+        )
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+
+
+def check_X(X, name: str = "X") -> np.ndarray:
+    """Validate binary data and return it as a C-contiguous, writeable ``uint8`` array.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        0/1 data of any numeric dtype (bool, integer or float), any memory order.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), dtype uint8
+        A new array unless ``X`` already was a writeable C-contiguous uint8 array.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not numeric (strings, objects, complex numbers, dates) or is sparse.
+    ValueError
+        If ``X`` is not 2-D, is empty, or holds values other than 0 and 1 (NaN and inf included).
+    """
+    arr = _as_array(X, name)
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{name} must hold numbers 0 and 1 (bool, integer or float); got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}; need at least one sample and one feature")
+    if arr.dtype.kind == "b":
+        binary = True
+    elif arr.dtype.kind == "u":
+        binary = bool(arr.max() <= 1)
+    elif arr.dtype.kind == "i":
+        binary = bool(arr.min() >= 0) and bool(arr.max() <= 1)
+    else:  # float: NaN and inf compare unequal to both 0 and 1
+        binary = bool(np.all((arr == 0) | (arr == 1)))
+    if not binary:
+        bad = arr[~((arr == 0) | (arr == 1))].ravel()[:3]
+        raise ValueError(f"{name} must contain only 0 and 1; found e.g. {bad.tolist()}")
+    out = np.ascontiguousarray(arr, dtype=np.uint8)
+    if not out.flags.writeable:
+        out = out.copy()
+    return out
+
+
+def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate mixture parameters and return float64 copies.
+
+    Parameters
+    ----------
+    mu : array-like of shape (n_components, n_features)
+        Bernoulli means, each strictly inside (0, 1).
+    pi : array-like of shape (n_components,)
+        Mixing weights: non-negative, summing to 1 within :data:`PI_SUM_ATOL`.
+    n_features : int
+        Number of columns of ``X``.
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features), float64, C-contiguous
+    pi : ndarray of shape (n_components,), float64
+    """
+    mu_arr = _as_array(mu, "mu")
+    if mu_arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"mu must be a real-valued array; got dtype {mu_arr.dtype}")
+    if mu_arr.ndim != 2:
+        raise ValueError(f"mu must be 2-D of shape (n_components, n_features); got shape {mu_arr.shape}")
+    n_components = mu_arr.shape[0]
+    if n_components == 0:
+        raise ValueError("mu is empty: need at least one component (one row)")
+    if mu_arr.shape[1] != n_features:
+        raise ValueError(f"mu has {mu_arr.shape[1]} features (columns) but X has {n_features}")
+    mu64 = np.array(mu_arr, dtype=np.float64, order="C")
+    if not np.all((mu64 > 0.0) & (mu64 < 1.0)):
+        n_nan = int(np.isnan(mu64).sum())
+        raise ValueError(
+            "mu must lie in the open interval (0, 1) with no NaN; "
+            f"got min {np.nanmin(mu64) if n_nan < mu64.size else 'nan'}, "
+            f"max {np.nanmax(mu64) if n_nan < mu64.size else 'nan'}, {n_nan} NaN"
+        )
+
+    pi_arr = _as_array(pi, "pi")
+    if pi_arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"pi must be a real-valued array; got dtype {pi_arr.dtype}")
+    if pi_arr.ndim != 1:
+        raise ValueError(f"pi must be 1-D of shape (n_components,); got shape {pi_arr.shape}")
+    if pi_arr.shape[0] != n_components:
+        raise ValueError(f"pi has {pi_arr.shape[0]} entries but mu has {n_components} components (rows)")
+    pi64 = np.array(pi_arr, dtype=np.float64, order="C")
+    if not np.all(np.isfinite(pi64)) or np.any(pi64 < 0):
+        raise ValueError(f"pi must be finite and non-negative; got {pi64.tolist()[:10]}")
+    total = float(pi64.sum())
+    if abs(total - 1.0) > PI_SUM_ATOL:
+        raise ValueError(f"pi must sum to 1 (tolerance {PI_SUM_ATOL:g}); sums to {total!r}")
+    return mu64, pi64
+
+
+def check_e_step_inputs(X, mu, pi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate and convert ``(X, mu, pi)`` for the E-step kernels (``X`` first)."""
+    X8 = check_X(X)
+    mu64, pi64 = check_params(mu, pi, X8.shape[1])
+    return X8, mu64, pi64
