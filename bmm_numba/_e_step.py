@@ -12,7 +12,7 @@ from collections import OrderedDict
 from . import _e_step_numba, _e_step_numpy, _e_step_python
 from ._validation import check_e_step_inputs
 
-__all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "AUTO_KERNEL"]
+__all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "PRODUCTION_KERNELS", "AUTO_KERNEL", "resolve_kernel"]
 
 # name -> (implementation on validated input, one-line summary, notes)
 _IMPLEMENTATIONS = OrderedDict(
@@ -51,6 +51,10 @@ _IMPLEMENTATIONS = OrderedDict(
 
 #: Kernels kept faithful to the article's numerics; they may return NaN on sharp parameters.
 TEACHING_KERNELS = ("python_loops", "python_log", "numpy_rows", "numba_loops")
+
+#: Kernels stable for every valid input; their implementations also accept
+#: ``return_log_norm=True`` and then return ``(gamma, log p(x_n))`` (used by the estimator).
+PRODUCTION_KERNELS = ("numpy", "numpy_gemm", "numba_log", "numba")
 
 #: What ``kernel="auto"`` runs: the fastest kernel that is stable for every valid input.
 AUTO_KERNEL = "numba"
@@ -132,14 +136,24 @@ def e_step(X, mu, pi, *, kernel="auto"):
     array([[0.903, 0.097],
            [0.205, 0.795]])
     """
-    impl = _resolve(kernel)
+    impl = resolve_kernel(kernel)
     return impl(*check_e_step_inputs(X, mu, pi))
 
 
-def _resolve(kernel):
+def resolve_kernel(kernel, allowed=None):
+    """Return the implementation (on validated input) behind a kernel name.
+
+    Parameters
+    ----------
+    kernel : str
+        ``"auto"`` or a registry name.
+    allowed : sequence of str, optional
+        Restrict the accepted names (e.g. to :data:`PRODUCTION_KERNELS`); default: all.
+    """
+    names = list(_IMPLEMENTATIONS) if allowed is None else list(allowed)
     if not isinstance(kernel, str):
         raise TypeError(f"kernel must be a string naming an E-step; got {type(kernel).__name__}")
     name = AUTO_KERNEL if kernel == "auto" else kernel
-    if name not in _IMPLEMENTATIONS:
-        raise ValueError(f"kernel must be 'auto' or one of {list(_IMPLEMENTATIONS)}; got {kernel!r}")
+    if name not in names:
+        raise ValueError(f"kernel must be 'auto' or one of {names}; got {kernel!r}")
     return _IMPLEMENTATIONS[name][0]

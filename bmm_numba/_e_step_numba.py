@@ -25,7 +25,10 @@ __all__ = ["numba_loops", "numba_log", "numba_ones", "SERIAL_AND_PARALLEL"]
 
 @numba.njit(**JIT_OPTIONS)
 def _normalise_log_row(row):
-    """Stable log-sum-exp normalisation of one row of log-joints, in place."""
+    """Stable log-sum-exp normalisation of one row of log-joints, in place.
+
+    Returns ``log(sum_k exp(row[k]))`` of the row as it was, i.e. ``log p(x_n)``.
+    """
     K = row.shape[0]
     top = row[0]
     for k in range(1, K):
@@ -37,9 +40,10 @@ def _normalise_log_row(row):
         total += row[k]
     for k in range(K):
         row[k] /= total
+    return top + np.log(total)
 
 
-def _probability_loops_body(X, mu, pi, gamma):
+def _probability_loops_body(X, mu, pi, gamma, log_norm):
     """Attempt 1 compiled: triple loop over n, k, d multiplying probabilities.
 
     ``mu**x * (1-mu)**(1-x)`` is written as a branch on ``x``: for ``x`` in {0, 1} the two
@@ -61,9 +65,10 @@ def _probability_loops_body(X, mu, pi, gamma):
             total += p
         for k in range(K):
             gamma[n, k] /= total
+        log_norm[n] = np.log(total)
 
 
-def _log_loops_body(X, log_mu, log_1m_mu, log_pi, gamma):
+def _log_loops_body(X, log_mu, log_1m_mu, log_pi, gamma, log_norm):
     """Attempt 2 compiled: loop over n and k, log-space sum over d, stable per-row log-sum-exp."""
     N, D = X.shape
     K = log_mu.shape[0]
@@ -76,10 +81,10 @@ def _log_loops_body(X, log_mu, log_1m_mu, log_pi, gamma):
                 else:
                     s += log_1m_mu[k, d]
             gamma[n, k] = s
-        _normalise_log_row(gamma[n])
+        log_norm[n] = _normalise_log_row(gamma[n])
 
 
-def _ones_loops_body(X, weights_dk, bias, gamma):
+def _ones_loops_body(X, weights_dk, bias, gamma, log_norm):
     """Loop over rows, and inside a row over the features that are 1 only.
 
     Textbook form: ``log pi_k + sum_d x_d log mu_kd + (1 - x_d) log(1 - mu_kd)``.  Rewritten
@@ -97,7 +102,7 @@ def _ones_loops_body(X, weights_dk, bias, gamma):
             if X[n, d]:
                 for k in range(K):
                     row[k] += weights_dk[d, k]
-        _normalise_log_row(row)
+        log_norm[n] = _normalise_log_row(row)
 
 
 _probability_loops_serial, _probability_loops_parallel = build_serial_and_parallel(_probability_loops_body)
@@ -112,33 +117,38 @@ SERIAL_AND_PARALLEL = {
 }
 
 
-def _run(kernel, X, *args):
-    gamma = np.empty((X.shape[0], args[-1].shape[0]))
+def _run(kernel, X, *params, return_log_norm):
+    """Allocate outputs and run ``kernel(X, *params, gamma, log_norm)`` under the guard.
+
+    The last parameter is always a length-K vector (``pi``, ``log pi`` or the bias).
+    """
+    gamma = np.empty((X.shape[0], params[-1].shape[0]))
+    log_norm = np.empty(X.shape[0])
     with parallel_guard():
-        kernel(X, *args, gamma)
-    return gamma
+        kernel(X, *params, gamma, log_norm)
+    return (gamma, log_norm) if return_log_norm else gamma
 
 
-def numba_loops(X, mu, pi, *, parallel=True):
+def numba_loops(X, mu, pi, *, parallel=True, return_log_norm=False):
     """Compiled attempt 1 (probability space) on validated input."""
     kernel = _probability_loops_parallel if parallel else _probability_loops_serial
-    return _run(kernel, X, mu, pi)
+    return _run(kernel, X, mu, pi, return_log_norm=return_log_norm)
 
 
 def _log_terms(mu, pi):
     return np.log(mu), np.log1p(-mu), log_pi(pi)
 
 
-def numba_log(X, mu, pi, *, parallel=True):
+def numba_log(X, mu, pi, *, parallel=True, return_log_norm=False):
     """Compiled attempt 2 (log space, stable normalisation) on validated input."""
     kernel = _log_loops_parallel if parallel else _log_loops_serial
-    return _run(kernel, X, *_log_terms(mu, pi))
+    return _run(kernel, X, *_log_terms(mu, pi), return_log_norm=return_log_norm)
 
 
-def numba_ones(X, mu, pi, *, parallel=True):
+def numba_ones(X, mu, pi, *, parallel=True, return_log_norm=False):
     """Compiled loop over the ones of each row (log space, stable normalisation)."""
     log_mu, log_1m_mu, lp = _log_terms(mu, pi)
     weights_dk = np.ascontiguousarray((log_mu - log_1m_mu).T)
     bias = lp + log_1m_mu.sum(axis=1)
     kernel = _ones_loops_parallel if parallel else _ones_loops_serial
-    return _run(kernel, X, weights_dk, bias)
+    return _run(kernel, X, weights_dk, bias, return_log_norm=return_log_norm)

@@ -17,7 +17,7 @@ def log_pi(pi):
         return np.log(pi)
 
 
-def normalise_log_rows(log_joint):
+def normalise_log_rows(log_joint, return_log_norm=False):
     """Turn log-joints into responsibilities in place, row by row, with log-sum-exp.
 
     Parameters
@@ -29,20 +29,26 @@ def normalise_log_rows(log_joint):
     -------
     gamma : ndarray of shape (n_samples, n_components)
         The same array, now holding ``exp(log_joint - logsumexp(log_joint, axis=1))``.
+    log_norm : ndarray of shape (n_samples,)
+        ``logsumexp(log_joint, axis=1)`` = ``log p(x_n)``; only if ``return_log_norm``.
     """
-    log_joint -= log_joint.max(axis=1, keepdims=True)
+    top = log_joint.max(axis=1, keepdims=True)
+    log_joint -= top
     np.exp(log_joint, out=log_joint)
-    log_joint /= log_joint.sum(axis=1, keepdims=True)
+    total = log_joint.sum(axis=1, keepdims=True)
+    log_joint /= total
+    if return_log_norm:
+        return log_joint, (top + np.log(total))[:, 0]
     return log_joint
 
 
-def numpy_two_gemm(X, mu, pi):
+def numpy_two_gemm(X, mu, pi, *, return_log_norm=False):
     """Attempt 4: ``log pi + X @ log(mu).T + (1 - X) @ log(1 - mu).T``, then log-sum-exp."""
     log_joint = log_pi(pi) + X @ np.log(mu).T + (1 - X) @ np.log1p(-mu).T
-    return normalise_log_rows(log_joint)
+    return normalise_log_rows(log_joint, return_log_norm)
 
 
-def numpy_one_gemm(X, mu, pi):
+def numpy_one_gemm(X, mu, pi, *, return_log_norm=False):
     """Attempt 4 folded into one GEMM.
 
     Textbook form: ``log pi + X @ log(mu).T + (1 - X) @ log(1 - mu).T``.  Since
@@ -55,4 +61,4 @@ def numpy_one_gemm(X, mu, pi):
     bias = log_pi(pi) + log_1m_mu.sum(axis=1)
     log_joint = X @ weights.T
     log_joint += bias
-    return normalise_log_rows(log_joint)
+    return normalise_log_rows(log_joint, return_log_norm)
