@@ -1,0 +1,118 @@
+"""Determinism across builds and thread counts; concurrent calls never abort the process."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from bmm_numba import E_STEPS
+from bmm_numba._e_step_numba import SERIAL_AND_PARALLEL
+from bmm_numba._validation import check_e_step_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mnist_like(rng, n=3000, d=784, k=10):
+    X = (rng.random((n, d)) < 0.17).astype(np.uint8)
+    mu = rng.uniform(0.25, 0.75, size=(k, d))
+    return X, mu, np.full(k, 1.0 / k)
+
+
+@pytest.mark.parametrize("kernel", list(SERIAL_AND_PARALLEL))
+def test_serial_build_equals_parallel_build(kernel, rng):
+    from bmm_numba import _e_step_numba
+
+    X, mu, pi = check_e_step_inputs(*mnist_like(rng, n=500))
+    impl = {"numba_loops": _e_step_numba.numba_loops, "numba_log": _e_step_numba.numba_log,
+            "numba": _e_step_numba.numba_ones}[kernel]
+    serial = impl(X, mu, pi, parallel=False, return_log_norm=True)
+    parallel = impl(X, mu, pi, parallel=True, return_log_norm=True)
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
+
+
+@pytest.mark.parametrize("kernel", list(E_STEPS))
+def test_results_do_not_depend_on_thread_count(kernel, rng):
+    n = 40 if kernel.startswith("python") else 2000
+    X, mu, pi = mnist_like(rng, n=n)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = E_STEPS[kernel](X, mu, pi)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = E_STEPS[kernel](X, mu, pi)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+CONCURRENT_SCRIPT = textwrap.dedent(
+    """
+    import faulthandler
+    faulthandler.dump_traceback_later(120, exit=True)  # a hang prints every stack and fails
+    import threading
+    import numpy as np
+    import numba
+    from bmm_numba import E_STEPS
+
+    rng = np.random.default_rng(1)
+    X = (rng.random((4000, 784)) < 0.17).astype(np.uint8)
+    mu = rng.uniform(0.25, 0.75, size=(10, 784))
+    pi = np.full(10, 0.1)
+    sizes = {"python_loops": 2, "python_log": 20}
+    expected = {name: f(X[: sizes.get(name, 4000)], mu, pi) for name, f in E_STEPS.items()}
+    errors = []
+    start = threading.Barrier(4)
+
+    def work(seed):
+        start.wait()
+        order = list(E_STEPS)
+        np.random.default_rng(seed).shuffle(order)
+        for _ in range(3):
+            for name in order:
+                got = E_STEPS[name](X[: sizes.get(name, 4000)], mu, pi)
+                if not np.array_equal(got, expected[name], equal_nan=True):
+                    errors.append(name)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    print("layer", numba.threading_layer())
+    """
+)
+
+
+def _available_layers():
+    layers = [None, "workqueue"]  # None: whatever Numba picks by default
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+
+        layers.append("omp")
+    except ImportError:
+        pass
+    return layers
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="threading layers need the JIT")
+@pytest.mark.parametrize("layer", _available_layers(), ids=lambda layer: layer or "default")
+def test_four_python_threads_never_abort_the_process(layer, tmp_path):
+    """Run in a subprocess: an abort (workqueue's SIGABRT) fails this test instead of pytest."""
+    env = dict(os.environ)
+    env.pop("NUMBA_THREADING_LAYER", None)
+    if layer is not None:
+        env["NUMBA_THREADING_LAYER"] = layer
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    script = tmp_path / "call_from_four_threads.py"
+    script.write_text(CONCURRENT_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    if layer is not None:
+        assert f"layer {layer}" in proc.stdout
