@@ -6,11 +6,14 @@ iteration writes only its own row of ``gamma``: no reductions across threads, so
 bit-identical whatever the thread count.
 
 Kernels assume validated input (``X`` uint8 C-contiguous (N, D), parameters float64) and only
-loop; the wrappers at the bottom prepare parameter terms, allocate the output, and take the
+loop; :func:`run_compiled` prepares the parameter terms, allocates the outputs, and takes the
 threading guard.
 """
 
 from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -20,7 +23,7 @@ from ._e_step_numpy import log_pi
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
 from ._threads import parallel_guard
 
-__all__ = ["numba_loops", "numba_log", "numba_ones", "SERIAL_AND_PARALLEL"]
+__all__ = ["COMPILED_KERNELS", "CompiledKernel", "run_compiled", "numba_loops", "numba_log", "numba_ones"]
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -105,50 +108,79 @@ def _ones_loops_body(X, weights_dk, bias, gamma, log_norm):
         log_norm[n] = _normalise_log_row(row)
 
 
-_probability_loops_serial, _probability_loops_parallel = build_serial_and_parallel(_probability_loops_body)
-_log_loops_serial, _log_loops_parallel = build_serial_and_parallel(_log_loops_body)
-_ones_loops_serial, _ones_loops_parallel = build_serial_and_parallel(_ones_loops_body)
-
-#: registry name -> (serial dispatcher, parallel dispatcher); tests compare the two builds.
-SERIAL_AND_PARALLEL = {
-    "numba_loops": (_probability_loops_serial, _probability_loops_parallel),
-    "numba_log": (_log_loops_serial, _log_loops_parallel),
-    "numba": (_ones_loops_serial, _ones_loops_parallel),
-}
+def _probability_arguments(mu, pi):
+    return mu, pi
 
 
-def _run(kernel, X, *params, return_log_norm):
-    """Allocate outputs and run ``kernel(X, *params, gamma, log_norm)`` under the guard.
-
-    The last parameter is always a length-K vector (``pi``, ``log pi`` or the bias).
-    """
-    gamma = np.empty((X.shape[0], params[-1].shape[0]))
-    log_norm = np.empty(X.shape[0])
-    with parallel_guard():
-        kernel(X, *params, gamma, log_norm)
-    return (gamma, log_norm) if return_log_norm else gamma
-
-
-def numba_loops(X, mu, pi, *, parallel=True, return_log_norm=False):
-    """Compiled attempt 1 (probability space) on validated input."""
-    kernel = _probability_loops_parallel if parallel else _probability_loops_serial
-    return _run(kernel, X, mu, pi, return_log_norm=return_log_norm)
-
-
-def _log_terms(mu, pi):
+def _log_arguments(mu, pi):
     return np.log(mu), np.log1p(-mu), log_pi(pi)
 
 
-def numba_log(X, mu, pi, *, parallel=True, return_log_norm=False):
-    """Compiled attempt 2 (log space, stable normalisation) on validated input."""
-    kernel = _log_loops_parallel if parallel else _log_loops_serial
-    return _run(kernel, X, *_log_terms(mu, pi), return_log_norm=return_log_norm)
-
-
-def numba_ones(X, mu, pi, *, parallel=True, return_log_norm=False):
-    """Compiled loop over the ones of each row (log space, stable normalisation)."""
-    log_mu, log_1m_mu, lp = _log_terms(mu, pi)
+def _ones_arguments(mu, pi):
+    log_mu, log_1m_mu, lp = _log_arguments(mu, pi)
     weights_dk = np.ascontiguousarray((log_mu - log_1m_mu).T)
     bias = lp + log_1m_mu.sum(axis=1)
-    kernel = _ones_loops_parallel if parallel else _ones_loops_serial
-    return _run(kernel, X, weights_dk, bias, return_log_norm=return_log_norm)
+    return weights_dk, bias
+
+
+class CompiledKernel(NamedTuple):
+    """One loop body, its two builds, and how to turn ``(mu, pi)`` into its parameters.
+
+    ``prepare(mu, pi)`` returns the parameter arrays passed between ``X`` and the outputs
+    ``(gamma, log_norm)``; its last array always has length K.
+    """
+
+    body: object
+    serial: object
+    parallel: object
+    prepare: object
+
+
+def _compiled(body, prepare):
+    return CompiledKernel(body, *build_serial_and_parallel(body), prepare)
+
+
+#: registry name -> CompiledKernel.  Tests compare the serial and parallel builds; the compile
+#: benchmark rebuilds ``body`` from scratch.
+COMPILED_KERNELS = {
+    "numba_loops": _compiled(_probability_loops_body, _probability_arguments),
+    "numba_log": _compiled(_log_loops_body, _log_arguments),
+    "numba": _compiled(_ones_loops_body, _ones_arguments),
+}
+
+
+def run_compiled(name, X, mu, pi, *, parallel=True, return_log_norm=False):
+    """Run compiled kernel ``name`` on validated input.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`COMPILED_KERNELS`.
+    X : ndarray of shape (n_samples, n_features), uint8, C-contiguous
+    mu : ndarray of shape (n_components, n_features), float64
+    pi : ndarray of shape (n_components,), float64
+    parallel : bool, default=True
+        Run the ``parallel=True`` build (else the serial one).
+    return_log_norm : bool, default=False
+        Also return ``log p(x_n)``.
+
+    Returns
+    -------
+    gamma : ndarray of shape (n_samples, n_components)
+    log_norm : ndarray of shape (n_samples,), only if ``return_log_norm``
+    """
+    spec = COMPILED_KERNELS[name]
+    params = spec.prepare(mu, pi)
+    gamma = np.empty((X.shape[0], params[-1].shape[0]))
+    log_norm = np.empty(X.shape[0])
+    if parallel:
+        with parallel_guard():
+            spec.parallel(X, *params, gamma, log_norm)
+    else:
+        spec.serial(X, *params, gamma, log_norm)
+    return (gamma, log_norm) if return_log_norm else gamma
+
+
+numba_loops = partial(run_compiled, "numba_loops")
+numba_log = partial(run_compiled, "numba_log")
+numba_ones = partial(run_compiled, "numba")

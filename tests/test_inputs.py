@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, PI_SUM_ATOL, e_step
-from bmm_numba._e_step_numba import SERIAL_AND_PARALLEL
+from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
 from bmm_numba._jit import JIT_DISABLED
 
 ALL_KERNELS = list(E_STEPS)
@@ -70,12 +70,12 @@ def test_inputs_are_never_mutated(kernel, problem):
 @pytest.mark.skipif(JIT_DISABLED, reason="no dispatchers without the JIT")
 def test_each_compiled_kernel_has_one_specialisation(problem):
     X, mu, pi = problem
-    for kernel in SERIAL_AND_PARALLEL:
+    for kernel in COMPILED_KERNELS:
         for Xv in x_variants(X).values():
             E_STEPS[kernel](Xv, mu.astype(np.float32), pi)
             E_STEPS[kernel](Xv, np.asfortranarray(mu), pi.tolist())
-    for kernel, (_, parallel) in SERIAL_AND_PARALLEL.items():
-        assert len(parallel.signatures) == 1, (kernel, parallel.signatures)
+    for kernel, spec in COMPILED_KERNELS.items():
+        assert len(spec.parallel.signatures) == 1, (kernel, spec.parallel.signatures)
 
 
 def _bad_inputs(X, mu, pi):

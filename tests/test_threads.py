@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS
-from bmm_numba._e_step_numba import SERIAL_AND_PARALLEL
+from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
 from bmm_numba._validation import check_e_step_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +23,11 @@ def mnist_like(rng, n=3000, d=784, k=10):
     return X, mu, np.full(k, 1.0 / k)
 
 
-@pytest.mark.parametrize("kernel", list(SERIAL_AND_PARALLEL))
+@pytest.mark.parametrize("kernel", list(COMPILED_KERNELS))
 def test_serial_build_equals_parallel_build(kernel, rng):
-    from bmm_numba import _e_step_numba
-
     X, mu, pi = check_e_step_inputs(*mnist_like(rng, n=500))
-    impl = {"numba_loops": _e_step_numba.numba_loops, "numba_log": _e_step_numba.numba_log,
-            "numba": _e_step_numba.numba_ones}[kernel]
-    serial = impl(X, mu, pi, parallel=False, return_log_norm=True)
-    parallel = impl(X, mu, pi, parallel=True, return_log_norm=True)
+    serial = run_compiled(kernel, X, mu, pi, parallel=False, return_log_norm=True)
+    parallel = run_compiled(kernel, X, mu, pi, parallel=True, return_log_norm=True)
     np.testing.assert_array_equal(serial[0], parallel[0])
     np.testing.assert_array_equal(serial[1], parallel[1])
 

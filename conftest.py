@@ -1,0 +1,29 @@
+"""Options shared by tests/ and bench/: where the real MNIST files are."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--mnist-dir",
+        default=None,
+        help="folder with the MNIST IDX files (default: $BMM_NUMBA_MNIST_DIR); "
+        "real-data tests skip and benchmarks use generated data without it",
+    )
+
+
+def mnist_dir_option(config):
+    """The MNIST folder from --mnist-dir or $BMM_NUMBA_MNIST_DIR, or None."""
+    value = config.getoption("--mnist-dir") or os.environ.get("BMM_NUMBA_MNIST_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(request):
+    folder = mnist_dir_option(request.config)
+    if folder is None:
+        pytest.skip("MNIST not available: pass --mnist-dir or set BMM_NUMBA_MNIST_DIR")
+    return folder
