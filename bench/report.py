@@ -1,0 +1,96 @@
+"""Turn a saved pytest-benchmark JSON into the README's markdown tables.
+
+Usage::
+
+    python bench/report.py .benchmarks/*/0001_*.json            # latest run by default
+    python bench/report.py RUN.json --sizes 5,100,1000
+
+Prints median time per kernel and n, then speed-ups against attempt 1 (``python_loops``) and
+against attempt 4 (``numpy``), computed from medians of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def load_e_step_medians(path):
+    """Return ({(kernel, n): median seconds}, machine description, data description)."""
+    data = json.loads(Path(path).read_text())
+    medians = {}
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        if "kernel" in info and "n" in info:
+            medians[(info["kernel"], int(info["n"]))] = bench["stats"]["median"]
+    machine = data.get("machine_info", {})
+    cpu = machine.get("cpu", {}).get("brand_raw", "unknown CPU")
+    cores = machine.get("cpu", {}).get("count", "?")
+    desc = f"{cpu}, {cores} cores, Python {machine.get('python_version', '?')}"
+    compile_times = {
+        b["extra_info"]["kernel"]: b["stats"]["median"]
+        for b in data["benchmarks"] if b.get("group") == "JIT compile"
+    }
+    return medians, desc, machine.get("bmm_numba_data", "?"), compile_times
+
+
+def _fmt_time(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def _table(kernels, sizes, cell):
+    lines = ["| kernel | " + " | ".join(f"n={n}" for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    for kernel in kernels:
+        lines.append(f"| `{kernel}` | " + " | ".join(cell(kernel, n) for n in sizes) + " |")
+    return "\n".join(lines)
+
+
+def render(path, sizes=None):
+    """Markdown for one saved run."""
+    medians, machine, data, compile_times = load_e_step_medians(path)
+    kernels = list(dict.fromkeys(k for k, _ in medians))
+    all_sizes = sorted({n for _, n in medians})
+    sizes = [n for n in (sizes or all_sizes) if n in all_sizes]
+
+    def ratio(base):
+        def cell(kernel, n):
+            if (kernel, n) not in medians or (base, n) not in medians:
+                return "–"
+            return f"{medians[(base, n)] / medians[(kernel, n)]:.3g}×"
+        return cell
+
+    out = [f"Machine: {machine}. Data: {data}. Median of the rounds of one run (`{Path(path).name}`).", "",
+           "Median time per call:", "",
+           _table(kernels, sizes, lambda k, n: _fmt_time(medians[(k, n)]) if (k, n) in medians else "–"),
+           "", "Speed-up against attempt 1 (`python_loops`):", "", _table(kernels, sizes, ratio("python_loops")),
+           "", "Speed-up against attempt 4 (`numpy`):", "", _table(kernels, sizes, ratio("numpy"))]
+    if compile_times:
+        out += ["", "Cold JIT compile + first call (no cache): "
+                + ", ".join(f"`{k}` {_fmt_time(v)}" for k, v in compile_times.items()) + "."]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="?", help="saved benchmark JSON (default: newest under .benchmarks/)")
+    parser.add_argument("--sizes", help="comma-separated n to show (default: all)")
+    args = parser.parse_args(argv)
+    path = args.json
+    if path is None:
+        runs = sorted(Path(".benchmarks").glob("*/*.json"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            sys.exit("no saved benchmark JSON: run pytest bench --benchmark-autosave first")
+        path = runs[-1]
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    print(render(path, sizes))
+
+
+if __name__ == "__main__":
+    main()

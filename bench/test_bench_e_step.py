@@ -1,0 +1,71 @@
+"""The article's experiment: every registry E-step over the size ladder, grouped by n.
+
+Run (timings saved as JSON for ``bench/report.py``)::
+
+    python -m pytest bench --mnist-dir ../shared/data/mnist --benchmark-autosave
+
+Compilation happens in an explicit warm-up call outside the timed region and is measured on its
+own in ``test_compile_time``.
+"""
+
+import numba
+import numpy as np
+import pytest
+
+from bmm_numba import E_STEPS
+from bmm_numba._e_step_numba import COMPILED_KERNELS
+from bmm_numba._jit import JIT_OPTIONS
+from bmm_numba._validation import check_e_step_inputs
+
+SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
+LARGE_SIZES = (10000, 60000)
+
+# Largest n at which a pure-Python kernel still finishes a round in a few seconds on 2 cores
+# (attempt 1 takes ~5 s at n=1000: it joins only with --bench-large).
+MAX_N = {"python_loops": 500, "python_log": 10000, "numpy_rows": 60000}
+LARGE_ONLY = {("python_loops", 1000)}
+# Kernels slow enough that pytest-benchmark's calibration would take minutes: fixed rounds.
+SLOW = {"python_loops", "python_log"}
+
+
+def _cases():
+    for n in SIZES + LARGE_SIZES:
+        for kernel in E_STEPS:
+            limit = MAX_N.get(kernel, n)
+            if n > limit and (kernel, n) not in LARGE_ONLY:
+                continue
+            large = n in LARGE_SIZES or (kernel, n) in LARGE_ONLY
+            yield pytest.param(kernel, n, id=f"{kernel}-n{n}", marks=[pytest.mark.large] if large else [])
+
+
+@pytest.mark.parametrize(("kernel", "n"), list(_cases()))
+def test_e_step(benchmark, article_data, kernel, n):
+    X, mu, pi, source = article_data
+    X = X[:n]
+    f = E_STEPS[kernel]
+    benchmark.group = f"E-step n={n:>5}"
+    benchmark.extra_info.update(kernel=kernel, n=n, data=source)
+    f(X, mu, pi)  # warm-up: compiles the Numba kernels outside the timed region
+    if kernel in SLOW:
+        gamma = benchmark.pedantic(f, args=(X, mu, pi), rounds=3, iterations=1)
+    else:
+        gamma = benchmark(f, X, mu, pi)
+    assert gamma.shape == (n, mu.shape[0])  # the article's check
+    np.testing.assert_allclose(gamma.sum(axis=1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", list(COMPILED_KERNELS))
+def test_compile_time(benchmark, kernel):
+    """Cold ``parallel=True`` compile + first call, on a fresh dispatcher with no cache."""
+    rng = np.random.default_rng(0)
+    X, mu, pi = check_e_step_inputs((rng.random((8, 784)) < 0.13).astype(np.uint8),
+                                    rng.uniform(0.25, 0.75, (10, 784)), np.full(10, 0.1))
+    spec = COMPILED_KERNELS[kernel]
+    args = (X, *spec.prepare(mu, pi), np.empty((8, 10)), np.empty(8))
+    benchmark.group = "JIT compile"
+    benchmark.extra_info.update(kernel=kernel)
+
+    def fresh_dispatcher():
+        return (numba.njit(parallel=True, **JIT_OPTIONS)(spec.body), *args), {}
+
+    benchmark.pedantic(lambda kernel_, *a: kernel_(*a), setup=fresh_dispatcher, rounds=3)
