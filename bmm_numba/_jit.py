@@ -9,6 +9,7 @@ what the registries expose.
 from __future__ import annotations
 
 import os
+import types
 
 import numba
 
@@ -48,6 +49,22 @@ def _jit(body, *, parallel: bool):
     return dispatcher
 
 
+def _renamed(body, suffix):
+    """A copy of ``body`` whose ``__qualname__`` ends in ``suffix``.
+
+    Numba names cache files after the function's qualified name and line, not after its
+    ``parallel`` flag: two builds of one function would share cache entries, and the parallel
+    dispatcher would silently load the serial machine code (seen here: no thread ever started).
+    Distinct names give each build its own cache files.
+    """
+    clone = types.FunctionType(body.__code__, body.__globals__, body.__name__, body.__defaults__,
+                               body.__closure__)
+    clone.__qualname__ = f"{body.__qualname__}__{suffix}"
+    clone.__doc__ = body.__doc__
+    clone.__module__ = body.__module__
+    return clone
+
+
 def build_serial_and_parallel(body):
     """Build one loop body twice.
 
@@ -61,4 +78,4 @@ def build_serial_and_parallel(body):
     serial, parallel : numba dispatchers
         The same body compiled with ``parallel=False`` and ``parallel=True``.
     """
-    return _jit(body, parallel=False), _jit(body, parallel=True)
+    return _jit(_renamed(body, "serial"), parallel=False), _jit(_renamed(body, "parallel"), parallel=True)

@@ -68,13 +68,18 @@ def test_inputs_are_never_mutated(kernel, problem):
 
 
 @pytest.mark.skipif(JIT_DISABLED, reason="no dispatchers without the JIT")
-def test_each_compiled_kernel_has_one_specialisation(problem):
+def test_each_compiled_kernel_has_one_specialisation(problem, rng):
     X, mu, pi = problem
+    # a problem big enough for the parallel build (PARALLEL_MIN_WORK) and the small one (serial)
+    big_X = (rng.random((600, 784)) < 0.2).astype(np.uint8)
+    big_mu = rng.uniform(0.1, 0.9, size=(3, 784))
     for kernel in COMPILED_KERNELS:
-        for Xv in x_variants(X).values():
-            E_STEPS[kernel](Xv, mu.astype(np.float32), pi)
-            E_STEPS[kernel](Xv, np.asfortranarray(mu), pi.tolist())
+        for X_, mu_ in ((X, mu), (big_X, big_mu)):
+            for Xv in x_variants(X_).values():
+                E_STEPS[kernel](Xv, mu_.astype(np.float32), pi)
+                E_STEPS[kernel](Xv, np.asfortranarray(mu_), pi.tolist())
     for kernel, spec in COMPILED_KERNELS.items():
+        assert len(spec.serial.signatures) == 1, (kernel, spec.serial.signatures)
         assert len(spec.parallel.signatures) == 1, (kernel, spec.parallel.signatures)
 
 

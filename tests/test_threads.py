@@ -112,3 +112,35 @@ def test_four_python_threads_never_abort_the_process(layer, tmp_path):
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     if layer is not None:
         assert f"layer {layer}" in proc.stdout
+
+
+CACHE_SCRIPT = textwrap.dedent(
+    """
+    import numba
+    import numpy as np
+    from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
+    from bmm_numba._validation import check_e_step_inputs
+
+    rng = np.random.default_rng(0)
+    X, mu, pi = check_e_step_inputs((rng.random((2000, 784)) < 0.2).astype(np.uint8),
+                                    rng.uniform(0.2, 0.8, (10, 784)), np.full(10, 0.1))
+    for name in COMPILED_KERNELS:  # serial first: it must not hand its code to the parallel build
+        run_compiled(name, X, mu, pi, parallel=False)
+    run_compiled("numba", X, mu, pi, parallel=True)
+    print("layer", numba.threading_layer())
+    """
+)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="caching needs the JIT")
+def test_parallel_build_from_cache_is_really_parallel(tmp_path):
+    """Serial and parallel builds of one body must not share Numba cache entries."""
+    script = tmp_path / "cache_roundtrip.py"
+    script.write_text(CACHE_SCRIPT)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), BMM_NUMBA_CACHE="1")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    for run in ("cold cache", "warm cache"):
+        proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{run}: {proc.stderr[-3000:]}"
+        assert "layer" in proc.stdout, run
+    assert any((tmp_path / "cache").rglob("*.nbi"))
