@@ -16,7 +16,7 @@ def pytest_addoption(parser):
 
 
 def mnist_dir_option(config):
-    """The MNIST folder from --mnist-dir or $BMM_NUMBA_MNIST_DIR, or None."""
+    """Return the MNIST folder from --mnist-dir or $BMM_NUMBA_MNIST_DIR, or None."""
     value = config.getoption("--mnist-dir") or os.environ.get("BMM_NUMBA_MNIST_DIR")
     return Path(value) if value and Path(value).is_dir() else None
 

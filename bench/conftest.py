@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from bmm_numba.datasets import load_mnist
-
 from conftest import mnist_dir_option
 
 #: Fraction of MNIST training pixels >= 128 (shared/data/README.md): generated data match it.

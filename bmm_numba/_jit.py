@@ -50,7 +50,7 @@ def _jit(body, *, parallel: bool):
 
 
 def _renamed(body, suffix):
-    """A copy of ``body`` whose ``__qualname__`` ends in ``suffix``.
+    """Return a copy of ``body`` whose ``__qualname__`` ends in ``suffix``.
 
     Numba names cache files after the function's qualified name and line, not after its
     ``parallel`` flag: two builds of one function would share cache entries, and the parallel

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, PI_SUM_ATOL, e_step
-from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
+from bmm_numba._e_step_numba import COMPILED_KERNELS
 from bmm_numba._jit import JIT_DISABLED
 
 ALL_KERNELS = list(E_STEPS)
