@@ -6,19 +6,44 @@ E_STEPS
     Ordered registry ``name -> f(X, mu, pi) -> gamma`` of every E-step implementation.
 e_step
     Validating entry point that runs a registry kernel (``kernel="auto"`` picks the fastest).
+M_STEPS
+    Registry of M-step implementations.
+BernoulliMixture
+    scikit-learn-style EM estimator.
+select_n_components
+    Fit over a range of K and tabulate AIC, BIC, ICL.
+
+Attributes are imported on first access (PEP 562), so ``import bmm_numba`` and the command
+line's ``--help`` stay fast: Numba, SciPy and scikit-learn load only when something needs them.
 """
 
-from ._e_step import AUTO_KERNEL, E_STEPS, PRODUCTION_KERNELS, TEACHING_KERNELS, e_step
-from ._validation import PI_SUM_ATOL
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "E_STEPS",
-    "e_step",
-    "AUTO_KERNEL",
-    "TEACHING_KERNELS",
-    "PRODUCTION_KERNELS",
-    "PI_SUM_ATOL",
-    "__version__",
-]
+# public name -> submodule that defines it
+_EXPORTS = {
+    "E_STEPS": "._e_step",
+    "e_step": "._e_step",
+    "AUTO_KERNEL": "._e_step",
+    "TEACHING_KERNELS": "._e_step",
+    "PRODUCTION_KERNELS": "._e_step",
+    "PI_SUM_ATOL": "._validation",
+    "M_STEPS": "._m_step",
+    "BernoulliMixture": ".mixture",
+    "select_n_components": ".mixture",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,91 @@
+"""EM maths used by :class:`bmm_numba.BernoulliMixture`: M-step with the collapse policy, scores.
+
+Collapse policy
+---------------
+A component whose responsibility mass ``N_k`` falls to at most :data:`COLLAPSE_MASS` of an
+average sample's weight carries no information (with ``alpha = 0`` its means would be 0/0, with
+``alpha > 0`` they sit at 0.5 with ``pi_k = 0`` and can never come back).  It is re-seeded from
+the worst-explained sample: the j-th collapsed component (in component order) from the sample
+with the j-th lowest ``log p(x_n)`` under the current parameters (positive weights only), with
+
+    mu_k = (x_n + mu_bar) / 2,   pi_k = w_n / sum(w)   (then pi renormalised),
+
+where ``mu_bar = sum_k pi_k mu_k`` is the population mean (it also fills the missing cells of
+``x_n``).  Halfway between the sample and the population keeps the new component inside
+(0, 1) and lets the next E-step decide which samples it explains.  Each re-seed is recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._m_step import MEANS_EPS, params_from_stats
+from ._missing import MISSING
+from ._mixture_data import e_step, m_step_stats
+from ._mixture_init import seed_row
+
+__all__ = ["COLLAPSE_MASS", "m_step", "n_parameters", "classification_entropy"]
+
+#: A component is collapsed when ``N_k <= COLLAPSE_MASS * sum(w) / n_samples``.
+COLLAPSE_MASS = 1e-8
+
+
+def _reseed(data, w, mu, pi, log_prob_norm, collapsed):
+    """Re-seed ``collapsed`` components in place; returns ``[(component, sample), ...]``."""
+    mu_bar = pi @ mu
+    candidates = np.flatnonzero(w > 0)
+    order = candidates[np.argsort(log_prob_norm[candidates], kind="stable")]
+    records = []
+    for j, k in enumerate(collapsed):
+        n = int(order[j % order.size])
+        x = seed_row(data, n)
+        target = np.where(x == MISSING, mu_bar, x)
+        mu[k] = np.clip(0.5 * (target + mu_bar), MEANS_EPS, 1.0 - MEANS_EPS)
+        pi[k] = w[n] / w.sum()
+        records.append((int(k), n))
+    pi /= pi.sum()
+    return records
+
+
+def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
+    """One M-step on any :class:`~bmm_numba._mixture_data.MixtureData`, then the collapse policy.
+
+    Parameters
+    ----------
+    data : MixtureData
+    w : ndarray of shape (n_samples,)
+        Sample weights.
+    resp : ndarray of shape (n_samples, n_components)
+    alpha : float
+    kernel : str
+    log_prob_norm : ndarray of shape (n_samples,), optional
+        ``log p(x_n)`` from the E-step that produced ``resp``; computed with the new parameters
+        when a component collapsed and it is not given (at initialisation).
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    reseeded : list of (component, sample) tuples
+    """
+    nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
+    total = float(w.sum())
+    mu, pi = params_from_stats(nk, S, alpha, total, observed)
+    collapsed = np.flatnonzero(nk <= COLLAPSE_MASS * total / data.n_samples)
+    if collapsed.size == 0:
+        return mu, pi, []
+    if log_prob_norm is None:
+        _, log_prob_norm = e_step(data, mu, pi, kernel)
+    return mu, pi, _reseed(data, w, mu, pi, log_prob_norm, collapsed)
+
+
+def n_parameters(n_components, n_features):
+    """Free parameters: ``K * D`` means and ``K - 1`` weights."""
+    return n_components * n_features + n_components - 1
+
+
+def classification_entropy(resp, w):
+    """``-sum_n w_n sum_k r_nk log r_nk`` with ``0 log 0 = 0``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(resp > 0, resp * np.log(resp), 0.0)
+    return float(-(w @ terms.sum(axis=1))) + 0.0  # + 0.0 turns -0.0 into 0.0

@@ -1,0 +1,286 @@
+"""The M-step registry ``M_STEPS``: sufficient statistics and the MAP update of the means.
+
+One M-step turns responsibilities into parameters::
+
+    N_k     = sum_n w_n r_nk                                   (responsibility mass)
+    S_kd    = sum_n w_n r_nk x_nd                              (weighted count of ones)
+    mu_kd   = (S_kd + alpha) / (N_k + 2 alpha)                 (MAP under Beta(alpha+1, alpha+1))
+    pi_k    = N_k / sum_n w_n
+
+The expensive part is ``S``, an (N, K) x (N, D) contraction.  It has two implementations on
+validated dense 0/1 input, both taking the weighted responsibilities ``rw = w[:, None] * r``:
+
+* ``"numpy"``: one GEMM ``rw.T @ X``;
+* ``"numba"``: compiled loops that, like the ``"numba"`` E-step, touch only the ones of each row.
+
+Determinism of the compiled version: every ``prange`` iteration owns one fixed-size block of
+rows and writes only its own slot of a partial-sum array; the partials are then added serially in
+block order.  The block size depends only on the data shape, never on the thread count, so the
+result is bit-identical for any number of threads.  Accumulating straight into a shared
+``S[k, d]`` from different ``prange`` iterations is a data race (errors of thousands on values
+near 7600 were measured, NOTES-numba.md).
+
+The means are always clipped to ``[MEANS_EPS, 1 - MEANS_EPS]``: with ``alpha = 0`` this is what
+keeps ``log mu`` and ``log(1 - mu)`` finite; with ``alpha > 0`` it binds only when ``N_k`` is so
+large that ``(N_k + alpha) / (N_k + 2 alpha)`` rounds to 1.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+from numba import prange
+
+from ._jit import build_serial_and_parallel
+from ._threads import parallel_guard
+from ._validation import check_X
+
+__all__ = [
+    "M_STEPS",
+    "MEANS_EPS",
+    "STATS_IMPLEMENTATIONS",
+    "SERIAL_AND_PARALLEL",
+    "row_blocks",
+    "params_from_stats",
+    "log_prior",
+    "m_step",
+]
+
+#: Means are clipped to ``[MEANS_EPS, 1 - MEANS_EPS]``; ``log(1e-10) = -23`` per feature.
+MEANS_EPS = 1e-10
+
+#: Rows per block are at least this many, so a block's work outweighs its zeroing and combine.
+_MIN_BLOCK_ROWS = 256
+#: At most this many blocks (and so at most this many partial (D, K) arrays) ...
+_MAX_BLOCKS = 64
+#: ... and at most this many bytes of partial sums, whatever the shape.
+_MAX_PARTIAL_BYTES = 64 * 2**20
+
+
+def row_blocks(n_samples, n_features, n_components):
+    """Rows per block and number of blocks for the compiled accumulations.
+
+    Depends on the data shape only (never on the thread count), which is what makes the compiled
+    M-steps bit-identical for any number of threads.
+
+    Returns
+    -------
+    block_rows, n_blocks : int
+    """
+    per_block_bytes = 8 * max(1, n_features) * max(1, n_components)
+    max_blocks = int(max(1, min(_MAX_BLOCKS, _MAX_PARTIAL_BYTES // per_block_bytes)))
+    block_rows = max(_MIN_BLOCK_ROWS, -(-n_samples // max_blocks))
+    n_blocks = max(1, -(-n_samples // block_rows))
+    return block_rows, n_blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# Sufficient statistics on dense, fully observed 0/1 data
+# ---------------------------------------------------------------------------------------------
+
+
+def numpy_stats(X, rw):
+    """``N_k`` and ``S`` with one GEMM.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), uint8
+        Validated 0/1 data.
+    rw : ndarray of shape (n_samples, n_components), float64
+        Responsibilities times sample weights.
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+    S : ndarray of shape (n_components, n_features)
+    """
+    return rw.sum(axis=0), rw.T @ X
+
+
+def _dense_stats_body(X, rw, block_rows, part, part_nk, nk, S):
+    """Blocked accumulation of ``N_k`` (into ``nk``) and ``S`` (into ``S``, shape (K, D)).
+
+    ``part`` (n_blocks, D, K) and ``part_nk`` (n_blocks, K) are scratch: iteration ``b`` of the
+    ``prange`` zeroes and fills slot ``b`` only.  Inside a row only the features equal to 1 are
+    visited, and ``part[b, d]`` is K-contiguous so the K additions for one feature read and
+    write contiguous memory (the layout of the ``"numba"`` E-step's weights).  The combine after
+    the ``prange`` is serial and in block order.
+    """
+    N, D = X.shape
+    K = rw.shape[1]
+    n_blocks = part.shape[0]
+    for b in prange(n_blocks):
+        acc = part[b]
+        acc_nk = part_nk[b]
+        for d in range(D):
+            for k in range(K):
+                acc[d, k] = 0.0
+        for k in range(K):
+            acc_nk[k] = 0.0
+        stop = min(N, (b + 1) * block_rows)
+        for n in range(b * block_rows, stop):
+            for k in range(K):
+                acc_nk[k] += rw[n, k]
+            for d in range(D):
+                if X[n, d]:
+                    for k in range(K):
+                        acc[d, k] += rw[n, k]
+    for k in range(K):
+        nk[k] = 0.0
+        for d in range(D):
+            S[k, d] = 0.0
+    for b in range(n_blocks):
+        for k in range(K):
+            nk[k] += part_nk[b, k]
+        for d in range(D):
+            for k in range(K):
+                S[k, d] += part[b, d, k]
+
+
+_dense_stats_serial, _dense_stats_parallel = build_serial_and_parallel(_dense_stats_body)
+
+
+def numba_stats(X, rw, *, parallel=True):
+    """``N_k`` and ``S`` with the compiled blocked kernel; same contract as :func:`numpy_stats`."""
+    N, D = X.shape
+    K = rw.shape[1]
+    block_rows, n_blocks = row_blocks(N, D, K)
+    part = np.empty((n_blocks, D, K))
+    part_nk = np.empty((n_blocks, K))
+    nk = np.empty(K)
+    S = np.empty((K, D))
+    rw = np.ascontiguousarray(rw, dtype=np.float64)
+    if parallel:
+        with parallel_guard():
+            _dense_stats_parallel(X, rw, block_rows, part, part_nk, nk, S)
+    else:
+        _dense_stats_serial(X, rw, block_rows, part, part_nk, nk, S)
+    return nk, S
+
+
+#: registry name -> implementation on validated input ``(X_uint8, rw) -> (nk, S)``.
+STATS_IMPLEMENTATIONS = OrderedDict([("numpy", numpy_stats), ("numba", numba_stats)])
+
+#: compiled bodies: name -> (serial, parallel) dispatchers; tests compare the two builds.
+SERIAL_AND_PARALLEL = {"numba": (_dense_stats_serial, _dense_stats_parallel)}
+
+
+# ---------------------------------------------------------------------------------------------
+# From statistics to parameters (shared by dense, missing-value and sparse data)
+# ---------------------------------------------------------------------------------------------
+
+
+def params_from_stats(nk, S, alpha, total_weight, observed=None):
+    """MAP means and mixing weights from sufficient statistics.
+
+    Parameters
+    ----------
+    nk : ndarray of shape (n_components,)
+        Responsibility mass ``N_k``.
+    S : ndarray of shape (n_components, n_features)
+        Weighted counts of ones ``S_kd``.
+    alpha : float
+        Smoothing ``alpha >= 0`` (Beta(alpha+1, alpha+1) prior on every mean).
+    total_weight : float
+        ``sum_n w_n``.
+    observed : ndarray of shape (n_components, n_features), optional
+        Responsibility mass of the rows where feature d is observed (missing values); the
+        denominator is then ``observed + 2 alpha`` instead of ``N_k + 2 alpha``.
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features)
+        In ``[MEANS_EPS, 1 - MEANS_EPS]``.  Where the denominator is 0 (``alpha = 0`` and no
+        observed mass: an empty component or a feature never observed in it) the mean is 0.5,
+        the value every ``alpha > 0`` gives there.
+    pi : ndarray of shape (n_components,)
+    """
+    denom = (nk[:, None] if observed is None else observed) + 2.0 * alpha
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = (S + alpha) / denom
+    mu[~np.broadcast_to(denom > 0, mu.shape)] = 0.5
+    np.clip(mu, MEANS_EPS, 1.0 - MEANS_EPS, out=mu)
+    pi = nk / total_weight
+    return np.ascontiguousarray(mu), pi
+
+
+def log_prior(mu, alpha):
+    """``sum_kd alpha (log mu_kd + log(1 - mu_kd))``: log Beta(alpha+1, alpha+1) up to a constant."""
+    if alpha == 0:
+        return 0.0
+    return float(alpha * (np.log(mu).sum() + np.log1p(-mu).sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public registry
+# ---------------------------------------------------------------------------------------------
+
+
+def m_step(X, resp, *, alpha=1.0, sample_weight=None, kernel="numba"):
+    """Run one M-step on dense 0/1 data.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        0/1 data of any numeric dtype.
+    resp : array-like of shape (n_samples, n_components)
+        Responsibilities (non-negative; rows usually sum to 1).
+    alpha : float, default=1.0
+        Smoothing ``alpha >= 0``.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights; default all 1.
+    kernel : {"numpy", "numba"}, default="numba"
+        Key of :data:`M_STEPS`.
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bmm_numba import M_STEPS
+    >>> X = np.array([[1, 0], [1, 1], [0, 0]])
+    >>> resp = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    >>> mu, pi = M_STEPS["numpy"](X, resp, alpha=0.0)
+    >>> mu.round(3), pi.round(3)
+    (array([[1.   , 0.333],
+           [0.333, 0.333]]), array([0.5, 0.5]))
+    """
+    if kernel not in STATS_IMPLEMENTATIONS:
+        raise ValueError(f"kernel must be one of {list(STATS_IMPLEMENTATIONS)}; got {kernel!r}")
+    X8 = check_X(X)
+    resp = np.asarray(resp, dtype=np.float64)
+    if resp.ndim != 2 or resp.shape[0] != X8.shape[0]:
+        raise ValueError(f"resp must have shape (n_samples={X8.shape[0]}, n_components); got {resp.shape}")
+    if not np.all(np.isfinite(resp)) or np.any(resp < 0):
+        raise ValueError("resp must be finite and non-negative")
+    if sample_weight is None:
+        w = np.ones(X8.shape[0])
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (X8.shape[0],) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError("sample_weight must be finite, non-negative, of shape (n_samples,), sum > 0")
+    if not (np.isscalar(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
+    rw = resp * w[:, None]
+    nk, S = STATS_IMPLEMENTATIONS[kernel](X8, rw)
+    return params_from_stats(nk, S, float(alpha), float(w.sum()))
+
+
+def _public(name):
+    def m_step_kernel(X, resp, *, alpha=1.0, sample_weight=None):
+        return m_step(X, resp, alpha=alpha, sample_weight=sample_weight, kernel=name)
+
+    m_step_kernel.__name__ = m_step_kernel.__qualname__ = f"m_step_{name}"
+    m_step_kernel.__doc__ = (
+        f"M-step ``(X, resp, *, alpha, sample_weight) -> (mu, pi)`` with the {name!r} statistics; "
+        "see :func:`bmm_numba._m_step.m_step`."
+    )
+    return m_step_kernel
+
+
+#: Ordered registry: name -> ``f(X, resp, *, alpha=1.0, sample_weight=None) -> (mu, pi)``.
+M_STEPS = OrderedDict((name, _public(name)) for name in STATS_IMPLEMENTATIONS)

@@ -1,0 +1,183 @@
+"""The estimator's data: validated once, stored in the one form each kernel family takes.
+
+:class:`MixtureData` holds a 0/1 matrix in one of three forms, and :func:`e_step` /
+:func:`m_step_stats` dispatch on it:
+
+* ``"dense"``: fully observed, ``uint8`` C-contiguous, the input of the E-step registry
+  (:data:`bmm_numba.E_STEPS`) and the M-step registry (:data:`bmm_numba.M_STEPS`);
+* ``"missing"``: dense with NaN cells, coded ``uint8`` 0/1/2 (:mod:`bmm_numba._missing`);
+* ``"sparse"``: ``scipy.sparse`` CSR with every stored value 1 (:mod:`bmm_numba._sparse`),
+  never densified.
+
+The estimator's ``kernel`` names an E-step of the registry; its family (``numpy*`` or
+``numba*``) picks the matching M-step and the missing-value and sparse variants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _missing, _sparse
+from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
+from ._m_step import STATS_IMPLEMENTATIONS
+
+__all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "kernel_family", "resolved_name"]
+
+_ALLOWED = ("auto",) + PRODUCTION_KERNELS
+
+
+class MixtureData:
+    """Validated 0/1 data.
+
+    Attributes
+    ----------
+    kind : {"dense", "missing", "sparse"}
+    X : ndarray of shape (n_samples, n_features), uint8, or scipy.sparse CSR matrix (float64 ones)
+    n_samples, n_features : int
+    """
+
+    def __init__(self, kind, X):
+        self.kind = kind
+        self.X = X
+        self.n_samples, self.n_features = X.shape
+        self._csr = self._csc = None
+
+    @property
+    def csr(self):
+        """``(indptr, indices)`` as int64 (sparse only; built once)."""
+        if self._csr is None:
+            self._csr = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64))
+        return self._csr
+
+    @property
+    def csc(self):
+        """``(indptr, indices)`` of the CSC form as int64 (sparse only; built once, for the M-step)."""
+        if self._csc is None:
+            Xc = self.X.tocsc()
+            self._csc = (Xc.indptr.astype(np.int64), Xc.indices.astype(np.int64))
+        return self._csc
+
+
+def _binary_error(values):
+    bad = np.asarray(values).ravel()[:3].tolist()
+    return ValueError(
+        "X must contain only 0 and 1 (NaN marks a missing value in dense X); "
+        f"found e.g. {bad}. Pass binarize=<threshold> to map values > threshold to 1."
+    )
+
+
+def encode(X, binarize=None):
+    """Turn an already ``check_array``-ed X into :class:`MixtureData`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features) or scipy.sparse CSR/CSC matrix
+        Numeric; NaN allowed in dense X (missing), inf not.
+    binarize : float or None
+        If a number, values ``> binarize`` become 1 and the others 0 (NaN stays missing).
+
+    Returns
+    -------
+    MixtureData
+    """
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)  # CSC -> CSR keeps only the stored values; never densifies
+        data = X.data
+        if np.isnan(data).any():
+            raise ValueError("missing values (NaN) are supported for dense X only; sparse X has NaN")
+        if binarize is not None:
+            if binarize < 0:
+                raise ValueError("binarize must be >= 0 for sparse X (a negative threshold would make "
+                                 "every implicit zero a 1)")
+            ones = data > binarize
+        else:
+            ones = data == 1
+            if not np.all(ones | (data == 0)):
+                raise _binary_error(data[~(ones | (data == 0))])
+        out = sp.csr_matrix((ones.astype(np.float64), X.indices.copy(), X.indptr.copy()), shape=X.shape)
+        out.eliminate_zeros()
+        return MixtureData("sparse", out)
+
+    X = np.asarray(X)
+    if binarize is not None:
+        codes = (X > binarize).astype(np.uint8)
+    elif X.dtype.kind == "b":
+        return MixtureData("dense", np.ascontiguousarray(X, dtype=np.uint8))
+    else:
+        if X.dtype.kind in "ui":
+            if X.min() < 0 or X.max() > 1:
+                raise _binary_error(X[(X < 0) | (X > 1)])
+            # no copy for uint8 C-contiguous input (a read-only array would be another Numba type)
+            codes = np.ascontiguousarray(X, dtype=np.uint8)
+            return MixtureData("dense", codes if codes.flags.writeable else codes.copy())
+        if not np.all((X == 0) | (X == 1) | np.isnan(X)):
+            raise _binary_error(X[~((X == 0) | (X == 1) | np.isnan(X))])
+        codes = (X == 1).astype(np.uint8)
+    if X.dtype.kind == "f":
+        missing = np.isnan(X)
+        if missing.any():
+            codes[missing] = _missing.MISSING
+            return MixtureData("missing", np.ascontiguousarray(codes))
+    return MixtureData("dense", np.ascontiguousarray(codes))
+
+
+def resolved_name(kernel):
+    """Registry name behind ``kernel`` (``"auto"`` resolved); ``ValueError`` for anything else."""
+    if not isinstance(kernel, str) or kernel not in _ALLOWED:
+        raise ValueError(f"kernel must be one of {list(_ALLOWED)}; got {kernel!r}")
+    return AUTO_KERNEL if kernel == "auto" else kernel
+
+
+def kernel_family(kernel):
+    """``"numba"`` for the compiled kernels, ``"numpy"`` for the NumPy/SciPy ones."""
+    return "numba" if resolved_name(kernel).startswith("numba") else "numpy"
+
+
+def e_step(data, mu, pi, kernel):
+    """Responsibilities and ``log p(x_n)``.
+
+    Parameters
+    ----------
+    data : MixtureData
+    mu : ndarray of shape (n_components, n_features), float64 in (0, 1)
+    pi : ndarray of shape (n_components,), float64
+    kernel : str
+        ``"auto"`` or a name in :data:`bmm_numba.PRODUCTION_KERNELS`.
+
+    Returns
+    -------
+    resp : ndarray of shape (n_samples, n_components)
+    log_prob_norm : ndarray of shape (n_samples,)
+    """
+    numba = kernel_family(kernel) == "numba"
+    if data.kind == "dense":
+        impl = resolve_kernel(resolved_name(kernel), allowed=PRODUCTION_KERNELS)
+        return impl(data.X, mu, pi, return_log_norm=True)
+    if data.kind == "missing":
+        return _missing.numba_e_step(data.X, mu, pi) if numba else _missing.numpy_e_step(data.X, mu, pi)
+    if numba:
+        return _sparse.numba_e_step(*data.csr, mu, pi)
+    return _sparse.scipy_e_step(data.X, mu, pi)
+
+
+def m_step_stats(data, rw, kernel):
+    """Sufficient statistics ``(nk, S, observed)``; ``observed`` is None unless data has NaN.
+
+    Parameters
+    ----------
+    data : MixtureData
+    rw : ndarray of shape (n_samples, n_components)
+        Responsibilities times sample weights.
+    kernel : str
+        As in :func:`e_step`.
+    """
+    family = kernel_family(kernel)
+    if data.kind == "dense":
+        return (*STATS_IMPLEMENTATIONS[family](data.X, rw), None)
+    if data.kind == "missing":
+        stats = _missing.numba_stats if family == "numba" else _missing.numpy_stats
+        return stats(data.X, rw)
+    if family == "numba":
+        return (*_sparse.numba_stats(*data.csc, rw), None)
+    return (*_sparse.scipy_stats(data.X, rw), None)

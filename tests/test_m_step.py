@@ -1,0 +1,164 @@
+import doctest
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+
+import bmm_numba
+from bmm_numba import M_STEPS, _m_step, _missing, _sparse, mixture
+
+from . import _oracle_em as oracle
+
+
+def binary(rng, n=3000, d=40, p=0.3):
+    return (rng.random((n, d)) < p).astype(np.uint8)
+
+
+def soft(rng, n, k):
+    return rng.dirichlet(np.ones(k), size=n)
+
+
+def test_registry_names():
+    assert list(M_STEPS) == ["numpy", "numba"]
+    assert "M_STEPS" in bmm_numba.__all__
+
+
+@pytest.mark.parametrize("name", list(M_STEPS))
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 0.25])
+def test_m_step_equals_oracle(rng, name, alpha):
+    X = binary(rng, n=700, d=13)
+    resp = soft(rng, 700, 4)
+    w = rng.uniform(0, 3, 700)
+    mu, pi = M_STEPS[name](X, resp, alpha=alpha, sample_weight=w)
+    expected_mu, expected_pi = oracle.m_step(X, resp, w, alpha)
+    assert_allclose(mu, expected_mu, rtol=1e-12)
+    assert_allclose(pi, expected_pi, rtol=1e-12)
+
+
+def test_m_step_alpha_zero_clips_and_fills_empty_components(rng):
+    X = np.array([[1, 0], [1, 0]])
+    resp = np.array([[1.0, 0.0], [1.0, 0.0]])
+    mu, pi = M_STEPS["numba"](X, resp, alpha=0.0)
+    assert_array_equal(mu, [[1 - _m_step.MEANS_EPS, _m_step.MEANS_EPS], [0.5, 0.5]])
+    assert_array_equal(pi, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(alpha=-1), "alpha"),
+        (dict(sample_weight=[1.0]), "sample_weight"),
+        (dict(kernel="fast"), "kernel"),
+    ],
+)
+def test_m_step_validation(kwargs, match):
+    X = np.array([[1, 0], [0, 1]])
+    with pytest.raises(ValueError, match=match):
+        _m_step.m_step(X, np.eye(2), **kwargs)
+    with pytest.raises(ValueError, match="resp"):
+        _m_step.m_step(X, np.eye(3))
+
+
+def test_row_blocks_depend_on_shape_only_and_cover_every_row():
+    for n, d, k in [(1, 1, 1), (255, 10, 2), (3000, 40, 4), (60000, 784, 10), (10**6, 10**4, 50)]:
+        rows, blocks = _m_step.row_blocks(n, d, k)
+        assert rows * blocks >= n > rows * (blocks - 1)
+        assert blocks * d * k * 8 <= max(_m_step._MAX_PARTIAL_BYTES, d * k * 8)
+
+
+def _compiled_cases(rng):
+    """(name, serial, parallel, args) for every compiled body of the estimator's paths."""
+    X = binary(rng)
+    codes = X.copy()
+    codes[rng.random(X.shape) < 0.2] = _missing.MISSING
+    rw = soft(rng, X.shape[0], 5) * rng.uniform(0, 2, (X.shape[0], 1))
+    mu = rng.uniform(0.05, 0.95, (5, X.shape[1]))
+    pi = rng.dirichlet(np.ones(5))
+    csr = sp.csr_matrix(X)
+    csc = csr.tocsc()
+    ip, ix = csr.indptr.astype(np.int64), csr.indices.astype(np.int64)
+    cp, cx = csc.indptr.astype(np.int64), csc.indices.astype(np.int64)
+    N, D, K = X.shape[0], X.shape[1], 5
+    rows, blocks = _m_step.row_blocks(N, D, K)
+    assert blocks > 1
+    w_dk, bias = _sparse.one_gemm_terms(mu, pi)
+    log_mu, log_1m = np.ascontiguousarray(np.log(mu).T), np.ascontiguousarray(np.log1p(-mu).T)
+    return [
+        ("dense_stats", *_m_step.SERIAL_AND_PARALLEL["numba"],
+         lambda: (X, rw, rows, np.empty((blocks, D, K)), np.empty((blocks, K)), np.empty(K),
+                  np.empty((K, D)))),
+        ("missing_e_step", *_missing.SERIAL_AND_PARALLEL["missing_e_step"],
+         lambda: (codes, log_mu, log_1m, np.log(pi), np.empty((N, K)), np.empty(N))),
+        ("missing_stats", *_missing.SERIAL_AND_PARALLEL["missing_stats"],
+         lambda: (codes, rw, rows, np.empty((blocks, D, K)), np.empty((blocks, D, K)), np.empty((blocks, K)),
+                  np.empty(K), np.empty((K, D)), np.empty((K, D)))),
+        ("sparse_e_step", *_sparse.SERIAL_AND_PARALLEL["sparse_e_step"],
+         lambda: (ip, ix, w_dk, bias, np.empty((N, K)), np.empty(N))),
+        ("sparse_stats", *_sparse.SERIAL_AND_PARALLEL["sparse_stats"],
+         lambda: (cp, cx, rw, np.empty((D, K)))),
+    ]
+
+
+def test_serial_parallel_and_thread_counts_are_bit_identical(rng):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    previous = numba.get_num_threads()
+    try:
+        for name, serial, parallel, make_args in _compiled_cases(rng):
+            expected = make_args()
+            serial(*expected)
+            for threads in (1, 2):
+                numba.set_num_threads(threads)
+                got = make_args()
+                parallel(*got)
+                for a, b in zip(got, expected, strict=True):
+                    assert_array_equal(a, b, err_msg=f"{name}, {threads} threads")
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_missing_value_kernels_equal_oracle(rng):
+    X = binary(rng, n=400, d=15).astype(float)
+    X[rng.random(X.shape) < 0.25] = np.nan
+    X[3] = np.nan
+    codes = np.where(np.isnan(X), _missing.MISSING, X).astype(np.uint8)
+    mu = rng.uniform(0.05, 0.95, (3, 15))
+    pi = np.array([0.5, 0.5, 0.0])  # an empty component is valid
+    resp, log_norm = oracle.e_step(X, mu, pi)
+    for impl in (_missing.numba_e_step, _missing.numpy_e_step):
+        got_resp, got_norm = impl(codes, mu, pi)
+        assert_allclose(got_resp, resp, atol=1e-13)
+        assert_allclose(got_norm, log_norm, rtol=1e-12, atol=1e-14)
+    w = rng.uniform(0, 2, 400)
+    expected = oracle.m_step(X, resp, w, 0.5)
+    for stats in (_missing.numba_stats, _missing.numpy_stats):
+        nk, S, observed = stats(codes, resp * w[:, None])
+        got = _m_step.params_from_stats(nk, S, 0.5, w.sum(), observed)
+        assert_allclose(got[0], expected[0], rtol=1e-12)
+        assert_allclose(got[1], expected[1], rtol=1e-12)
+
+
+def test_sparse_kernels_equal_oracle(rng):
+    X = binary(rng, n=300, d=50, p=0.05)
+    csr = sp.csr_matrix(X)
+    mu = rng.uniform(0.01, 0.99, (4, 50))
+    pi = rng.dirichlet(np.ones(4))
+    resp, log_norm = oracle.e_step(X, mu, pi)
+    for got_resp, got_norm in (_sparse.numba_e_step(csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+                                                     mu, pi),
+                               _sparse.scipy_e_step(csr, mu, pi)):
+        assert_allclose(got_resp, resp, atol=1e-13)
+        assert_allclose(got_norm, log_norm, rtol=1e-12)
+    csc = csr.tocsc()
+    for nk, S in (_sparse.numba_stats(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), resp),
+                  _sparse.scipy_stats(csr.astype(np.float64), resp)):
+        assert_allclose(nk, resp.sum(axis=0), rtol=1e-12)
+        assert_allclose(S, resp.T @ X, rtol=1e-12)
+
+
+@pytest.mark.parametrize("module", [_m_step, mixture])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
