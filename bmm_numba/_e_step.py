@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from . import _e_step_numba, _e_step_numpy, _e_step_python
-from ._validation import check_e_step_inputs
+from . import _e_step_lut, _e_step_numba, _e_step_numpy, _e_step_python
+from ._validation import check_e_step_inputs, check_e_step_inputs_deferred
 
 __all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "PRODUCTION_KERNELS", "AUTO_KERNEL", "resolve_kernel"]
 
@@ -42,10 +42,16 @@ _IMPLEMENTATIONS = OrderedDict(
                        "Attempt 2's log-space loop compiled with ``@njit(parallel=True)``, "
                        "stable per-row log-sum-exp.",
                        "Production kernel: finite and exact for any valid input.")),
-        ("numba", (_e_step_numba.numba_ones,
-                   "Fastest compiled kernel: loops over the ones of each row only, K-contiguous "
-                   "weights, stable per-row log-sum-exp.",
-                   "Production kernel: finite and exact for any valid input.")),
+        ("numba_ones", (_e_step_numba.numba_ones,
+                        "Compiled loop over the ones of each row only, K-contiguous weights, "
+                        "``@njit(parallel=True)``, stable per-row log-sum-exp.",
+                        "Production kernel: finite and exact for any valid input.")),
+        ("numba", (_e_step_lut.numba_fastest,
+                   "Fastest compiled kernel: rows read 8 pixels at a time, a look-up table of summed "
+                   "weights per 4-pixel pattern, 8-lane vector accumulators, stable log-sum-exp.",
+                   "Production kernel: finite and exact for any valid input (float64 throughout). "
+                   "For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate pass; "
+                   "below 64 rows it runs the ``numba_ones`` kernel.")),
     ]
 )
 
@@ -54,7 +60,10 @@ TEACHING_KERNELS = ("python_loops", "python_log", "numpy_rows", "numba_loops")
 
 #: Kernels stable for every valid input; their implementations also accept
 #: ``return_log_norm=True`` and then return ``(gamma, log p(x_n))`` (used by the estimator).
-PRODUCTION_KERNELS = ("numpy", "numpy_gemm", "numba_log", "numba")
+PRODUCTION_KERNELS = ("numpy", "numpy_gemm", "numba_log", "numba_ones", "numba")
+
+#: Kernels that check the 0/1 values of uint8 ``X`` during their own scan.
+_CHECK_VALUES_IN_KERNEL = frozenset({"numba"})
 
 #: What ``kernel="auto"`` runs: the fastest kernel that is stable for every valid input.
 AUTO_KERNEL = "numba"
@@ -82,9 +91,17 @@ converted exactly as in :func:`bmm_numba.e_step`.
 """
 
 
+def _run_checked(name, impl, X, mu, pi):
+    """Validate, then run ``impl``; kernels that scan for bad values get the uint8 check deferred."""
+    if name in _CHECK_VALUES_IN_KERNEL:
+        X8, mu64, pi64, values_checked = check_e_step_inputs_deferred(X, mu, pi)
+        return impl(X8, mu64, pi64, values_checked=values_checked)
+    return impl(*check_e_step_inputs(X, mu, pi))
+
+
 def _public(name, impl, summary, notes):
     def e_step_kernel(X, mu, pi):
-        return impl(*check_e_step_inputs(X, mu, pi))
+        return _run_checked(name, impl, X, mu, pi)
 
     e_step_kernel.__name__ = e_step_kernel.__qualname__ = f"e_step_{name}"
     e_step_kernel.__doc__ = _DOC_TEMPLATE.format(summary=summary, notes=notes, name=name)
@@ -137,7 +154,7 @@ def e_step(X, mu, pi, *, kernel="auto"):
            [0.205, 0.795]])
     """
     impl = resolve_kernel(kernel)
-    return impl(*check_e_step_inputs(X, mu, pi))
+    return _run_checked(AUTO_KERNEL if kernel == "auto" else kernel, impl, X, mu, pi)
 
 
 def resolve_kernel(kernel, allowed=None):

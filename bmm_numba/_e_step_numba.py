@@ -145,7 +145,7 @@ def _compiled(body, prepare):
 COMPILED_KERNELS = {
     "numba_loops": _compiled(_probability_loops_body, _probability_arguments),
     "numba_log": _compiled(_log_loops_body, _log_arguments),
-    "numba": _compiled(_ones_loops_body, _ones_arguments),
+    "numba_ones": _compiled(_ones_loops_body, _ones_arguments),
 }
 
 
@@ -193,4 +193,4 @@ def run_compiled(name, X, mu, pi, *, parallel=None, return_log_norm=False):
 
 numba_loops = partial(run_compiled, "numba_loops")
 numba_log = partial(run_compiled, "numba_log")
-numba_ones = partial(run_compiled, "numba")
+numba_ones = partial(run_compiled, "numba_ones")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PI_SUM_ATOL", "check_X", "check_params", "check_e_step_inputs"]
+__all__ = ["PI_SUM_ATOL", "check_X", "check_params", "check_e_step_inputs", "check_e_step_inputs_deferred"]
 
 #: ``pi`` must satisfy ``abs(sum(pi) - 1) <= PI_SUM_ATOL``.  Loose enough for weights that
 #: went through float32, tight enough to catch unnormalised counts.
@@ -60,6 +60,14 @@ def check_X(X, name: str = "X") -> np.ndarray:
     ValueError
         If ``X`` is not 2-D, is empty, or holds values other than 0 and 1 (NaN and inf included).
     """
+    return _check_X(X, name, defer_uint8_values=False)[0]
+
+
+def _check_X(X, name, *, defer_uint8_values):
+    """:func:`check_X`, optionally leaving the 0/1 check of uint8 input to the kernel.
+
+    Returns ``(X_uint8, values_checked)``.
+    """
     arr = _as_array(X, name)
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise TypeError(f"{name} must hold numbers 0 and 1 (bool, integer or float); got dtype {arr.dtype}")
@@ -67,7 +75,8 @@ def check_X(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}; need at least one sample and one feature")
-    if arr.dtype.kind == "b":
+    values_checked = not (defer_uint8_values and arr.dtype == np.uint8)
+    if arr.dtype.kind == "b" or not values_checked:
         binary = True
     elif arr.dtype.kind == "u":
         binary = bool(arr.max() <= 1)
@@ -81,7 +90,7 @@ def check_X(X, name: str = "X") -> np.ndarray:
     out = np.ascontiguousarray(arr, dtype=np.uint8)
     if not out.flags.writeable:
         out = out.copy()
-    return out
+    return out, values_checked
 
 
 def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,3 +150,22 @@ def check_e_step_inputs(X, mu, pi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X8 = check_X(X)
     mu64, pi64 = check_params(mu, pi, X8.shape[1])
     return X8, mu64, pi64
+
+
+def check_e_step_inputs_deferred(X, mu, pi):
+    """As :func:`check_e_step_inputs`, but leave the 0/1 check of uint8 ``X`` to the kernel.
+
+    For kernels that see every byte during their own scan and raise before returning anything
+    (:mod:`bmm_numba._e_step_lut`): a separate check would read all of X once more.  Shapes,
+    dtypes and parameters are still checked here, before any kernel runs.
+
+    Returns
+    -------
+    X, mu, pi : ndarray
+        As :func:`check_e_step_inputs`.
+    values_checked : bool
+        False when the 0/1 check was left to the kernel.
+    """
+    X8, values_checked = _check_X(X, "X", defer_uint8_values=True)
+    mu64, pi64 = check_params(mu, pi, X8.shape[1])
+    return X8, mu64, pi64, values_checked

@@ -126,7 +126,7 @@ CACHE_SCRIPT = textwrap.dedent(
                                     rng.uniform(0.2, 0.8, (10, 784)), np.full(10, 0.1))
     for name in COMPILED_KERNELS:  # serial first: it must not hand its code to the parallel build
         run_compiled(name, X, mu, pi, parallel=False)
-    run_compiled("numba", X, mu, pi, parallel=True)
+    run_compiled("numba_ones", X, mu, pi, parallel=True)
     print("layer", numba.threading_layer())
     """
 )

@@ -1,0 +1,110 @@
+"""The look-up-table kernel behind E_STEPS["numba"]: shapes, tails, in-kernel value check, exp."""
+
+import numpy as np
+import pytest
+
+from bmm_numba import E_STEPS, e_step
+from bmm_numba._e_step_lut import LUT_MIN_ROWS, _lut_rows_parallel, _prepare, lut_e_step
+from bmm_numba._exp import EXP_UNDERFLOW, exp_nonpositive
+from bmm_numba._jit import JIT_DISABLED
+from bmm_numba._validation import check_e_step_inputs
+
+from .oracle import log_likelihood_per_row, responsibilities
+
+
+def problem(rng, n, d, k, density=0.35):
+    X = (rng.random((n, d)) < density).astype(np.uint8)
+    mu = rng.uniform(0.02, 0.98, size=(k, d))
+    pi = rng.dirichlet(np.ones(k))
+    return X, mu, pi
+
+
+# D covers: fewer than one word, exact words, every tail length 1..7, nibble-split tails;
+# K covers: one lane, a full vector, one past it, two vectors, three.
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 23, 64, 100])
+@pytest.mark.parametrize("k", [1, 2, 8, 9, 16, 17])
+def test_table_kernel_matches_oracle(d, k, rng):
+    X, mu, pi = problem(rng, 37, d, k)
+    gamma, log_norm = lut_e_step(X, mu, pi, return_log_norm=True)
+    np.testing.assert_allclose(gamma, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(log_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 784, 10), (5, 1, 3), (3, 9, 1)])
+def test_table_kernel_on_single_row_column_component(shape, rng):
+    X, mu, pi = problem(rng, *shape)
+    np.testing.assert_allclose(lut_e_step(X, mu, pi), responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+
+
+def test_registry_entry_uses_table_from_lut_min_rows_and_agrees_below(rng):
+    for n in (1, LUT_MIN_ROWS - 1, LUT_MIN_ROWS, 3 * LUT_MIN_ROWS + 5):
+        X, mu, pi = problem(rng, n, 50, 4)
+        np.testing.assert_allclose(E_STEPS["numba"](X, mu, pi), responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+
+
+def test_all_zero_and_all_one_rows(rng):
+    X = np.zeros((80, 30), dtype=np.uint8)
+    X[1::2] = 1
+    _, mu, pi = problem(rng, 1, 30, 5)
+    np.testing.assert_allclose(lut_e_step(X, mu, pi), responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, LUT_MIN_ROWS, 700])
+@pytest.mark.parametrize("position", ["first", "middle_word", "tail", "last"])
+@pytest.mark.parametrize("value", [2, 3, 128, 255])
+def test_uint8_values_other_than_0_1_are_caught_in_the_scan(n, position, value, rng):
+    X, mu, pi = problem(rng, n, 29, 3)  # 29 = 3 words + a 5-byte tail
+    row, col = {"first": (0, 0), "middle_word": (n // 2, 10), "tail": (n - 1, 26), "last": (n - 1, 28)}[position]
+    X[row, col] = value
+    before = X.copy()
+    for f in (E_STEPS["numba"], e_step):
+        with pytest.raises(ValueError, match="X must contain only 0 and 1"):
+            f(X, mu, pi)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_pi_zero_component_and_sharp_parameters(rng):
+    X, _, _ = problem(rng, 200, 784, 6)
+    mu = np.where(rng.random((6, 784)) < 0.3, 1 - 1e-9, 1e-9)
+    pi = np.array([0.3, 0.0, 0.2, 0.2, 0.1, 0.2])
+    got = lut_e_step(X, mu, pi)
+    assert np.all(np.isfinite(got))
+    assert np.all(got[:, 1] == 0.0)
+    np.testing.assert_allclose(got, responsibilities(X, mu, pi), rtol=0, atol=1e-9)
+
+
+def test_serial_build_equals_parallel_build(rng):
+    X, mu, pi = check_e_step_inputs(*problem(rng, 3000, 784, 10, density=0.15))
+    serial = lut_e_step(X, mu, pi, parallel=False, return_log_norm=True)
+    parallel = lut_e_step(X, mu, pi, parallel=True, return_log_norm=True)
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="no dispatchers without the JIT")
+def test_table_kernel_has_one_specialisation(rng):
+    X, mu, pi = problem(rng, 2000, 784, 3)
+    for Xv in (X, X.astype(bool), X.astype(np.float32), np.asfortranarray(X), X.tolist()):
+        E_STEPS["numba"](Xv, mu.astype(np.float32), pi)
+    assert len(_lut_rows_parallel.signatures) == 1, _lut_rows_parallel.signatures
+    assert len(_prepare.signatures) == 1, _prepare.signatures
+
+
+def test_exp_nonpositive_matches_numpy_to_a_few_ulp():
+    import numba
+
+    @numba.njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = exp_nonpositive(x[i])
+
+    x = np.concatenate([-np.logspace(-15, np.log10(-EXP_UNDERFLOW), 20001), np.linspace(EXP_UNDERFLOW, 0, 20001),
+                        [0.0, -0.0, -5e-324]])
+    got = np.empty_like(x)
+    apply(x, got)
+    expected = np.exp(x)
+    np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(float).eps, atol=0)
+    below = np.array([EXP_UNDERFLOW - 1e-9, -745.2, -1e4, -np.inf])
+    got_below = np.empty_like(below)
+    apply(below, got_below)
+    assert np.all(got_below == 0.0)
