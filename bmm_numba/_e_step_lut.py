@@ -214,15 +214,16 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
     return (gamma, log_norm) if return_log_norm else gamma
 
 
-def numba_fastest(X, mu, pi, *, return_log_norm=False, values_checked=True):
+def numba_fastest(X, mu, pi, *, return_log_norm=False, values_checked=True, parallel=None):
     """Registry entry ``"numba"``: the table kernel, or the per-pixel one for few rows.
 
     Below :data:`LUT_MIN_ROWS` rows, building the table costs more than it saves and the
     ``numba_ones`` kernel runs.  ``values_checked=False`` means the caller deferred the 0/1 check
-    of uint8 ``X`` to this function.
+    of uint8 ``X`` to this function.  ``parallel``: as in :func:`lut_e_step` (``False`` runs the
+    serial ``nogil`` builds, for Dask tasks and thread pools).
     """
     if X.shape[0] < LUT_MIN_ROWS:
         if not values_checked and X.max() > 1:
             raise ValueError("X must contain only 0 and 1; found values greater than 1")
-        return run_compiled("numba_ones", X, mu, pi, return_log_norm=return_log_norm)
-    return lut_e_step(X, mu, pi, parallel=None, return_log_norm=return_log_norm)
+        return run_compiled("numba_ones", X, mu, pi, parallel=parallel, return_log_norm=return_log_norm)
+    return lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm)

@@ -1,25 +1,56 @@
 """The article's experiment as a function: time every E-step kernel over a size ladder.
 
-Used by ``python -m bmm_numba`` (the quick start) and by the benchmarks' readers who want one
+Used by ``bmm-numba compare`` / ``bmm-numba demo`` and by readers of the benchmarks who want one
 table without pytest.  Timings are wall-clock medians of ``repeats`` calls after one warm-up
-call (which also compiles the Numba kernels).
+call (which also compiles the Numba kernels).  :func:`underflow_check` runs every kernel once
+more on sharp parameters, where the faithful teaching kernels return NaN.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 from ._e_step import AUTO_KERNEL, E_STEPS, TEACHING_KERNELS
 
-__all__ = ["ARTICLE_SIZES", "compare_kernels", "format_comparison"]
+__all__ = ["ARTICLE_SIZES", "RECORD_FIELDS", "compare_kernels", "underflow_check", "format_comparison",
+           "records_to_csv", "numba_threads"]
 
 #: The article's ladder of n.
 ARTICLE_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
 
+#: Keys of one record of :func:`compare_kernels`, in CSV column order.
+RECORD_FIELDS = ("kernel", "n", "seconds", "max_abs_diff", "nan")
 
-def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, time_budget=2.0):
+
+@contextmanager
+def numba_threads(threads):
+    """Run the block with ``numba.set_num_threads(threads)``; restore the old count afterwards.
+
+    ``threads=None`` leaves the count alone.  Raises ``ValueError`` outside
+    ``1 .. numba.config.NUMBA_NUM_THREADS``.
+    """
+    if threads is None:
+        yield
+        return
+    import numba
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= int(threads) <= limit:
+        raise ValueError(f"threads must be between 1 and {limit} (NUMBA_NUM_THREADS); got {threads}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, time_budget=2.0, threads=None):
     """Time each kernel on the first ``n`` rows of ``X`` for every ``n`` in ``sizes``.
 
     Parameters
@@ -37,6 +68,8 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
     time_budget : float
         Seconds: a kernel whose predicted time for the next n (linear in n) exceeds this is
         skipped there and at larger n.
+    threads : int, optional
+        Numba threads for the run (``numba.set_num_threads``; restored afterwards).
 
     Returns
     -------
@@ -48,32 +81,89 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
     unknown = [k for k in kernels if k not in E_STEPS]
     if unknown:
         raise ValueError(f"unknown kernels {unknown}; choose from {list(E_STEPS)}")
+    if int(repeats) < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}")
     X = np.asarray(X)
     sizes = sorted(int(n) for n in sizes)
     if sizes and (sizes[0] < 1 or sizes[-1] > X.shape[0]):
         raise ValueError(f"sizes must be between 1 and {X.shape[0]} (the rows of X); got {sizes}")
     records = []
-    for kernel in kernels:
-        f = E_STEPS[kernel]
-        last = None  # (n, seconds)
-        for n in sizes:
-            Xn = X[:n]
-            if last is not None and last[1] * n / last[0] > time_budget:
-                records.append({"kernel": kernel, "n": n, "seconds": None, "max_abs_diff": None, "nan": None})
-                continue
-            gamma = f(Xn, mu, pi)  # warm-up (compiles on first use)
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                f(Xn, mu, pi)
-                times.append(time.perf_counter() - start)
-            seconds = float(np.median(times))
-            reference = E_STEPS[AUTO_KERNEL](Xn, mu, pi)
-            has_nan = bool(np.isnan(gamma).any())
-            diff = float(np.nanmax(np.abs(gamma - reference))) if not np.isnan(gamma).all() else None
-            records.append({"kernel": kernel, "n": n, "seconds": seconds, "max_abs_diff": diff, "nan": has_nan})
-            last = (n, seconds)
+    with numba_threads(threads):
+        for kernel in kernels:
+            f = E_STEPS[kernel]
+            last = None  # (n, seconds)
+            for n in sizes:
+                Xn = X[:n]
+                if last is not None and last[1] * n / last[0] > time_budget:
+                    records.append({"kernel": kernel, "n": n, "seconds": None, "max_abs_diff": None, "nan": None})
+                    continue
+                gamma = f(Xn, mu, pi)  # warm-up (compiles on first use)
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    f(Xn, mu, pi)
+                    times.append(time.perf_counter() - start)
+                seconds = float(np.median(times))
+                records.append({"kernel": kernel, "n": n, "seconds": seconds, **_check(gamma, Xn, mu, pi)})
+                last = (n, seconds)
     return records
+
+
+def _check(gamma, X, mu, pi):
+    """``max_abs_diff`` against the stable kernel (over rows without NaN) and ``nan``."""
+    reference = E_STEPS[AUTO_KERNEL](X, mu, pi)
+    nan = np.isnan(gamma)
+    diff = float(np.nanmax(np.abs(gamma - reference))) if not nan.all() else None
+    return {"max_abs_diff": diff, "nan": bool(nan.any())}
+
+
+def underflow_check(X, *, kernels=None, n_components=10, n_rows=100, eps=1e-9, random_state=0):
+    """Run each kernel once on sharp parameters, the kind a fitted model has.
+
+    The means are ``K`` rows of ``X`` (drawn from outside the checked rows where there are
+    enough) clipped to ``[eps, 1 - eps]``: every pixel that differs from a centre costs about
+    ``-log(eps)`` nats (20.7 at 1e-9), so on 784-pixel images the probability of a row under
+    every component is below the smallest double and probability-space kernels divide 0 by 0.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    kernels : sequence of str, optional
+        Registry names (default: all).
+    n_components : int, default=10
+    n_rows : int, default=100
+        Rows checked (the first ones; fewer when ``X`` has under ``n_rows + n_components`` rows,
+        so that the centres come from other rows).
+    eps : float, default=1e-9
+    random_state : int, default=0
+        Seed for the choice of centres.
+
+    Returns
+    -------
+    records : list of dict
+        One per kernel: ``kernel``, ``n``, ``eps``, ``nan_rows`` (rows holding NaN), ``max_abs_diff``
+        against ``kernel="auto"`` over the other rows (None when every row is NaN).
+    """
+    X = np.asarray(X)
+    kernels = list(E_STEPS) if kernels is None else list(kernels)
+    K = min(int(n_components), X.shape[0])
+    # centres from rows outside the checked ones (a row checked against itself never underflows)
+    n_rows = min(int(n_rows), X.shape[0] - K) if X.shape[0] > K else X.shape[0]
+    rng = np.random.default_rng(random_state)
+    pool = np.arange(n_rows, X.shape[0]) if X.shape[0] - n_rows >= K else np.arange(X.shape[0])
+    centres = X[rng.choice(pool, size=K, replace=False)].astype(np.float64)
+    mu = np.clip(centres, eps, 1.0 - eps)
+    pi = np.full(K, 1.0 / K)
+    Xn = X[:n_rows]
+    reference = E_STEPS[AUTO_KERNEL](Xn, mu, pi)
+    out = []
+    for kernel in kernels:
+        with np.errstate(all="ignore"):  # the teaching kernels' 0/0 is the point of the check
+            gamma = E_STEPS[kernel](Xn, mu, pi)
+        bad = np.isnan(gamma).any(axis=1)
+        diff = float(np.abs(gamma[~bad] - reference[~bad]).max()) if not bad.all() else None
+        out.append({"kernel": kernel, "n": n_rows, "eps": eps, "nan_rows": int(bad.sum()), "max_abs_diff": diff})
+    return out
 
 
 def _fmt(seconds):
@@ -86,8 +176,18 @@ def _fmt(seconds):
     return f"{seconds * 1e6:.3g} us"
 
 
-def format_comparison(records):
-    """Plain-text table: time per kernel per n, speed-up against attempt 1 and against ``numpy``."""
+def format_comparison(records, *, time_budget=None, underflow=None):
+    """Plain-text table: time per kernel per n, speed-up against attempt 1 and against ``numpy``.
+
+    Parameters
+    ----------
+    records : list of dict
+        From :func:`compare_kernels`.
+    time_budget : float, optional
+        The budget used, named in the line listing skipped kernels.
+    underflow : list of dict, optional
+        From :func:`underflow_check`: adds one line per kernel.
+    """
     by_key = {(r["kernel"], r["n"]): r for r in records}
     kernels = list(dict.fromkeys(r["kernel"] for r in records))
     sizes = sorted({r["n"] for r in records})
@@ -108,9 +208,39 @@ def format_comparison(records):
                 a, b = by_key[(base, n)]["seconds"], by_key[(kernel, n)]["seconds"]
                 cells.append(f"{a / b:.3g}x" if a and b else "-")
             lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells))
+    lines.append("")
+    skipped = {}
+    for r in records:
+        if r["seconds"] is None:
+            skipped.setdefault(r["kernel"], r["n"])
+    if skipped:
+        budget = f" {time_budget:g} s" if time_budget is not None else ""
+        lines.append(f"skipped past the{budget} time budget (predicted from the previous n): "
+                     + ", ".join(f"{k} from n={n}" for k, n in skipped.items()))
     bad = sorted({r["kernel"] for r in records if r["nan"]})
     worst = max((r["max_abs_diff"] or 0.0) for r in records)
-    lines.append("")
-    lines.append(f"largest difference from kernel='auto': {worst:.2g}"
+    lines.append(f"largest difference from kernel='auto' ({AUTO_KERNEL}): {worst:.2g}"
                  + (f"; NaN (underflow) in: {', '.join(bad)}" if bad else "; no NaN"))
+    if underflow:
+        n, eps = underflow[0]["n"], underflow[0]["eps"]
+        lines.append("")
+        lines.append(f"underflow check on {n} rows, sharp means (K data rows clipped to [{eps:g}, 1 - {eps:g}], "
+                     "like a fitted model):")
+        for r in underflow:
+            teaching = " (teaching)" if r["kernel"] in TEACHING_KERNELS else ""
+            if r["nan_rows"]:
+                state = f"NaN in {r['nan_rows']} of {n} rows: underflows"
+            else:
+                state = f"finite, max |diff| {r['max_abs_diff']:.2g}"
+            lines.append(f"  {r['kernel']:<{width}}{state}{teaching}")
     return "\n".join(lines)
+
+
+def records_to_csv(records):
+    """Return the records of :func:`compare_kernels` as CSV text (empty cells for skipped runs)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: "" if r[k] is None else r[k] for k in RECORD_FIELDS})
+    return buffer.getvalue()

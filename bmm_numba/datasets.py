@@ -1,19 +1,41 @@
-"""Data for examples, tests and benchmarks: MNIST IDX files and generated mixtures.
+"""Data for examples, tests, benchmarks and the command line.
+
+* MNIST IDX files (:func:`read_idx`, :func:`load_mnist`), validated before anything is allocated;
+* scikit-learn's bundled 8x8 digits, binarised (:func:`load_digits_binary`);
+* user files: ``.npy``, ``.npz`` and ``.csv`` with missing cells as NaN (:func:`load_npy`,
+  :func:`load_npz`, :func:`load_csv`), then :func:`binarize` to check or make 0/1 data;
+* generated mixtures (:func:`make_bernoulli_mixture`).
 
 Nothing here downloads anything.  MNIST is read from a folder the caller names (or the
-``BMM_NUMBA_MNIST_DIR`` environment variable); generated data need no files.
+``BMM_NUMBA_MNIST_DIR`` environment variable); the digits ship with scikit-learn; generated
+data need no files.  Every loader raises ``ValueError`` (bad content) or ``OSError`` (missing or
+unreadable file) with the file name in the message, which the command line prints as is.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST_ENV_VAR", "mnist_dir_from_env", "read_idx", "load_mnist", "make_bernoulli_mixture"]
+__all__ = [
+    "MNIST_ENV_VAR",
+    "mnist_dir_from_env",
+    "read_idx",
+    "load_mnist",
+    "load_digits_binary",
+    "load_npy",
+    "load_npz",
+    "load_csv",
+    "binarize",
+    "NonBinaryError",
+    "make_bernoulli_mixture",
+]
 
 #: Environment variable naming a folder with the four MNIST IDX files.
 MNIST_ENV_VAR = "BMM_NUMBA_MNIST_DIR"
@@ -39,12 +61,34 @@ def _open_maybe_gzip(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
+_CHUNK = 1 << 22  # 4 MiB
+
+
+def _read_at_most(fh, n_bytes: int) -> bytes:
+    """Read ``n_bytes`` (or fewer, at end of file) in chunks.
+
+    ``fh.read(n)`` on a buffered file allocates ``n`` bytes up front, so a header declaring
+    billions of rows would allocate before the short read is noticed; chunks allocate only what
+    the file really holds.
+    """
+    chunks, remaining = [], n_bytes
+    while remaining > 0:
+        chunk = fh.read(min(remaining, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (gzipped or not) into a uint8 array.
 
     The header is checked before anything is allocated: magic ``0x0000 08 NN`` (unsigned bytes,
-    ``NN`` dimensions), then the declared size must equal the bytes present, so a hostile or
-    truncated header fails fast with ``ValueError`` instead of allocating.
+    ``NN`` dimensions), then the declared size must equal the bytes present.  An uncompressed
+    file is compared with its size on disk before reading; a gzipped one is read in chunks
+    and stops one byte past the declared size, so a hostile or truncated header fails fast
+    with ``ValueError`` instead of allocating.
 
     Parameters
     ----------
@@ -54,29 +98,48 @@ def read_idx(path) -> np.ndarray:
     Returns
     -------
     data : ndarray of uint8, shape given by the header
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Bad magic number, bad dimension count, truncated header or data, trailing data, or a
+        damaged gzip stream.
     """
     path = Path(path)
-    with _open_maybe_gzip(path) as fh:
-        header = fh.read(4)
-        if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] not in _IDX_DTYPES:
-            raise ValueError(f"{path}: not an unsigned-byte IDX file (bad magic {header.hex() or 'empty'})")
-        ndim = header[3]
-        if not 1 <= ndim <= 4:
-            raise ValueError(f"{path}: IDX header declares {ndim} dimensions; expected 1 to 4")
-        raw_dims = fh.read(4 * ndim)
-        if len(raw_dims) < 4 * ndim:
-            raise ValueError(f"{path}: truncated IDX header")
-        dims = struct.unpack(f">{ndim}I", raw_dims)
-        n_bytes = int(np.prod(dims, dtype=object))
-        # Read at most one byte more than declared: enough to detect trailing data, never
-        # more than the file holds, so an absurd header cannot make us allocate.
-        payload = fh.read(n_bytes + 1) if n_bytes < (1 << 34) else b""
+    try:
+        with _open_maybe_gzip(path) as fh:
+            header = fh.read(4)
+            if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] not in _IDX_DTYPES:
+                raise ValueError(f"{path}: not an unsigned-byte IDX file (bad magic {header.hex() or 'empty'})")
+            ndim = header[3]
+            if not 1 <= ndim <= 4:
+                raise ValueError(f"{path}: IDX header declares {ndim} dimensions; expected 1 to 4")
+            raw_dims = fh.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            n_bytes = int(np.prod(dims, dtype=object))
+            if not isinstance(fh, gzip.GzipFile):
+                held = os.fstat(fh.fileno()).st_size - 4 - 4 * ndim
+                if held != n_bytes:
+                    raise _size_error(path, dims, n_bytes, held)
+            # One byte more than declared detects trailing data; chunked, so never more
+            # memory than the file holds.
+            payload = _read_at_most(fh, n_bytes + 1)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: damaged gzip stream ({exc})") from None
     if len(payload) != n_bytes:
-        raise ValueError(
-            f"{path}: IDX header declares shape {dims} ({n_bytes} bytes) but the file holds "
-            f"{'more' if len(payload) > n_bytes else len(payload)} bytes of data"
-        )
+        raise _size_error(path, dims, n_bytes, len(payload), at_least=len(payload) > n_bytes)
     return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+
+
+def _size_error(path, dims, n_bytes, held, at_least=False):
+    holds = f"more than {n_bytes}" if at_least else str(held)
+    why = "trailing data" if at_least or held > n_bytes else "truncated"
+    return ValueError(f"{path}: IDX header declares shape {dims} ({n_bytes} bytes of data) but the file "
+                      f"holds {holds} bytes of data ({why}, or not an IDX file)")
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -123,6 +186,266 @@ def load_mnist(path=None, split="train", threshold=128):
     if threshold is not None:
         X = (X >= threshold).astype(np.uint8)
     return X, labels.copy()
+
+
+def load_digits_binary(threshold=8):
+    """Load scikit-learn's bundled 8x8 digits as binary rows, with their labels.
+
+    The 1797 images ship with scikit-learn (no download); pixels are grey levels 0..16.
+
+    Parameters
+    ----------
+    threshold : int or None, default=8
+        Pixels ``>= threshold`` become 1, the others 0.  ``None`` returns raw 0..16 pixels.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), uint8
+        Binary (or raw) pixels, one image per row (8x8, row-major).
+    labels : ndarray of shape (1797,), int64
+        Digit labels 0..9.
+    """
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+
+    digits = load_digits()
+    X = digits.data.astype(np.uint8)
+    if threshold is not None:
+        X = (X >= threshold).astype(np.uint8)
+    return X, digits.target.astype(np.int64)
+
+
+def _check_2d(X, path, what="array"):
+    """Return ``X`` as 2-D: (n, d) as is, (n, h, w) images flattened; else ``ValueError``."""
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: the {what} has dtype {X.dtype}; expected numbers (0/1, bool, integer or float)")
+    if X.ndim == 3:
+        X = X.reshape(X.shape[0], -1)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{path}: the {what} has shape {X.shape}; expected (n_samples, n_features) "
+                         "or (n_samples, height, width) with no empty axis")
+    return X
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _magic(path):
+    with open(path, "rb") as fh:
+        return fh.read(6)
+
+
+def load_npy(path):
+    """Read a ``.npy`` file of 0/1 data (never unpickles).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        As stored; a 3-D array (n_samples, height, width) of images is flattened.
+    image_shape : tuple of (int, int) or None
+        ``(height, width)`` when the file held 3-D images.
+    """
+    path = Path(path)
+    magic = _magic(path)
+    if magic.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{path}: is an .npz archive, not a .npy file")
+    if not magic.startswith(_NPY_MAGIC):
+        raise ValueError(f"{path}: not a .npy file (no NumPy header)")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for damaged files
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"{path}: not a .npy file (it looks like an .npz archive; use the .npz loader)")
+    image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
+    return _check_2d(X, path), image_shape
+
+
+#: Keys tried, in order, for the data and the labels of an ``.npz`` archive.
+NPZ_DATA_KEYS = ("X", "data", "x")
+NPZ_LABEL_KEYS = ("y", "labels", "target")
+
+
+def load_npz(path, key=None):
+    """Read 0/1 data (and labels, if stored) from an ``.npz`` archive (never unpickles).
+
+    Parameters
+    ----------
+    path : str or path-like
+    key : str, optional
+        Name of the data array.  Default: the first of ``X``, ``data``, ``x`` present, or the
+        only array of the archive.  Labels are read from ``y``, ``labels`` or ``target``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        A 3-D array of images is flattened.
+    labels : ndarray of shape (n_samples,) or None
+    image_shape : tuple of (int, int) or None
+    """
+    path = Path(path)
+    magic = _magic(path)
+    if magic.startswith(_NPY_MAGIC):
+        raise ValueError(f"{path}: is a .npy file, not an .npz archive")
+    if not magic.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{path}: not an .npz archive (no zip header)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not an .npz archive (a single array: use the .npy loader)")
+    with archive:
+        names = list(archive.files)
+        if key is None:
+            found = [k for k in NPZ_DATA_KEYS if k in names]
+            rest = [k for k in names if k not in NPZ_LABEL_KEYS]
+            if found:
+                key = found[0]
+            elif len(rest) == 1:
+                key = rest[0]
+            else:
+                raise ValueError(f"{path}: cannot tell which array holds the data among {names}; "
+                                 f"name it one of {list(NPZ_DATA_KEYS)}")
+        if key not in names:
+            raise ValueError(f"{path}: no array {key!r} in the archive (it holds {names})")
+        try:
+            X = archive[key]
+            label_key = next((k for k in NPZ_LABEL_KEYS if k in names and k != key), None)
+            labels = archive[label_key] if label_key else None
+        except Exception as exc:
+            raise ValueError(f"{path}: damaged .npz archive ({exc})") from None
+    image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
+    X = _check_2d(X, path, f"array {key!r}")
+    if labels is not None and (labels.ndim != 1 or labels.shape[0] != X.shape[0]):
+        raise ValueError(f"{path}: labels {label_key!r} have shape {labels.shape}; expected ({X.shape[0]},)")
+    return X, labels, image_shape
+
+
+#: Cells read as missing (NaN) in a CSV file, compared after stripping and lower-casing.
+CSV_MISSING = frozenset({"", "na", "nan", "?", "null", "none"})
+
+
+def load_csv(path, delimiter=","):
+    """Read a CSV file of 0/1 values; empty cells (and ``NA``, ``NaN``, ``?``) become NaN.
+
+    A first line holding any cell that is not a number is taken as a header and skipped.
+
+    Parameters
+    ----------
+    path : str or path-like
+    delimiter : str, default=","
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        NaN marks a missing cell.
+    """
+    path = Path(path)
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        try:
+            for line_no, cells in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
+                if not cells:  # blank line
+                    continue
+                try:
+                    rows.append([np.nan if c.strip().lower() in CSV_MISSING else float(c) for c in cells])
+                except ValueError:
+                    if line_no == 1 and not rows:
+                        continue  # header
+                    bad = next(c for c in cells if c.strip().lower() not in CSV_MISSING and not _is_float(c))
+                    raise ValueError(f"{path}, line {line_no}: {bad!r} is not a number") from None
+                if len(rows[-1]) != len(rows[0]):
+                    raise ValueError(f"{path}, line {line_no}: {len(rows[-1])} cells; the first data line "
+                                     f"has {len(rows[0])}")
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable CSV text file ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path}: no data rows")
+    return _check_2d(np.array(rows, dtype=np.float64), path, "table")
+
+
+def _is_float(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class NonBinaryError(ValueError):
+    """Data hold a value other than 0, 1 (or NaN) and no threshold was given.
+
+    Attributes
+    ----------
+    value : float
+        The first offending value (row-major order).
+    row, column : int
+        Where it is.
+    """
+
+    def __init__(self, value, row, column):
+        self.value, self.row, self.column = value, row, column
+        super().__init__(f"the data hold values other than 0 and 1 (first: {value:g} at row {row}, "
+                         f"column {column}); give a threshold to binarise them")
+
+
+def binarize(X, threshold=None):
+    """Check that ``X`` is 0/1 (NaN = missing), or binarise it at ``threshold``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Numbers; NaN marks a missing cell.
+    threshold : float or None, default=None
+        If given, values ``>= threshold`` become 1 and the others 0 (NaN stays NaN), as in
+        :func:`load_mnist`.  If None, ``X`` must already be 0/1.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        ``uint8`` when no cell is missing, else ``float64`` with NaN.
+
+    Raises
+    ------
+    NonBinaryError
+        A value other than 0/1/NaN and no threshold.
+    ValueError
+        Infinite values, or every cell missing.
+    """
+    X = np.asarray(X)
+    if X.dtype == bool:
+        return X.astype(np.uint8)
+    if X.dtype.kind == "f":
+        if np.isinf(X).any():
+            row, col = np.argwhere(np.isinf(X))[0]
+            raise ValueError(f"the data hold an infinite value at row {row}, column {col}")
+        missing = np.isnan(X)
+        if missing.all():
+            raise ValueError("every cell of the data is missing (NaN)")
+        has_missing = bool(missing.any())
+    else:
+        missing, has_missing = None, False
+    if threshold is not None:
+        Y = (X >= threshold).astype(np.float64 if has_missing else np.uint8)
+        if has_missing:
+            Y[missing] = np.nan
+        return Y
+    bad = (X != 0) & (X != 1)
+    if has_missing:
+        bad &= ~missing
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise NonBinaryError(float(X[row, col]), int(row), int(col))
+    return X.astype(np.float64) if has_missing else X.astype(np.uint8)
 
 
 def make_bernoulli_mixture(n_samples, n_features, n_components, *, density=0.17, sharpness=0.8,

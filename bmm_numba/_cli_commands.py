@@ -1,0 +1,320 @@
+"""The work behind each ``bmm-numba`` subcommand (imported once the arguments are good).
+
+Each ``run_<command>(args)`` prints its report on stdout, progress and notes on stderr, writes
+its files atomically into ``args.out`` and returns the exit status.  Errors are raised
+(``CLIError``, ``ValueError``, ``OSError``) and turned into one line by :func:`bmm_numba.cli.main`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from contextlib import redirect_stdout
+
+import numpy as np
+
+from . import __version__
+from ._cli_data import env_mnist_dir, load_data, load_digits_data, load_mnist_folder, synthetic_rows
+from ._cli_info import cpu_name, run_info, threading_layer, versions
+from ._cli_io import CLIError, FitProgress, atomic_write, prepare_out_dir
+
+__all__ = ["run_compare", "run_fit", "run_select", "run_demo", "run_info"]
+
+
+def _note(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def _check_k(n_components, n_samples):
+    if max(n_components) > n_samples:
+        raise CLIError(f"--n-components {max(n_components)} is more than the {n_samples} samples")
+
+
+# ----------------------------------------------------------------------------------------------
+# fit
+# ----------------------------------------------------------------------------------------------
+
+def _estimator_params(args, n_components):
+    return {"n_components": n_components, "kernel": args.kernel, "n_init": args.n_init, "max_iter": args.max_iter,
+            "tol": args.tol, "alpha": args.alpha, "random_state": args.random_state}
+
+
+def _fit(data, params, threads):
+    """Fit with the progress bar; return the estimator and the seconds taken."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .compare import numba_threads
+    from .mixture import BernoulliMixture
+
+    bm = BernoulliMixture(**params, verbose=2, verbose_interval=1)
+    progress = FitProgress(params["n_init"], params["max_iter"])
+    with numba_threads(threads), warnings.catch_warnings(record=True) as caught, redirect_stdout(progress):
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        bm.fit(data.X)
+        seconds = time.perf_counter() - start
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            _note(f"note: no start converged within --max-iter {params['max_iter']} iterations "
+                  f"(tolerance {params['tol']:g}); the best start is kept")
+        else:
+            _note(f"warning: {w.message}")
+    return bm, seconds
+
+
+def _purity(labels, assigned, n_components):
+    """Per component ``(majority label, share, size)``; label None for an empty component."""
+    rows = []
+    for k in range(n_components):
+        members = labels[assigned == k]
+        if members.size == 0:
+            rows.append((None, 0.0, 0))
+            continue
+        values, counts = np.unique(members, return_counts=True)
+        best = int(np.argmax(counts))
+        rows.append((values[best].item(), counts[best] / members.size, int(members.size)))
+    return rows
+
+
+def _fit_and_report(data, params, threads, out):
+    """Fit, print the report, write model.npz and means.png; return the paths written."""
+    X = data.X
+    n, d = X.shape
+    print(f"data: {data.description}" + ("; labels: yes" if data.labels is not None else ""))
+    print(f"fit: K={params['n_components']}, n_init={params['n_init']}, max_iter={params['max_iter']}, "
+          f"tol={params['tol']:g}, alpha={params['alpha']:g}, kernel={params['kernel']}, "
+          f"random_state={params['random_state']}", flush=True)
+    bm, seconds = _fit(data, params, threads)
+    log_l = bm.score(X) * n
+    bic = bm.bic(X)
+    print()
+    print(f"log-likelihood  {log_l:.2f} ({log_l / n:.4f} per sample)")
+    print(f"BIC             {bic:.2f}")
+    print(f"iterations      {bm.n_iter_} ({'converged' if bm.converged_ else 'not converged'})")
+    print(f"seconds         {seconds:.2f}")
+    K = bm.weights_.shape[0]
+    counts = np.bincount(bm.labels_, minlength=K)
+    majority = None
+    if data.labels is not None:
+        from sklearn.metrics import adjusted_rand_score
+
+        majority = _purity(np.asarray(data.labels), bm.labels_, K)
+        overall = sum(share * size for _, share, size in majority) / n
+        print(f"adjusted Rand   {adjusted_rand_score(data.labels, bm.labels_):.4f} (against the true labels)")
+        print(f"purity          {overall:.4f} (share of samples whose component's majority label is theirs)")
+    print()
+    header = f"{'component':>9}  {'weight':>7}  {'size':>6}"
+    if majority is not None:
+        header += f"  {'majority label':>14}  {'purity':>6}"
+    print(header)
+    for k in np.argsort(-bm.weights_, kind="stable"):
+        line = f"{k:>9}  {bm.weights_[k]:>7.4f}  {counts[k]:>6}"
+        if majority is not None:
+            label, share, _ = majority[k]
+            line += f"  {'-' if label is None else label!s:>14}  {share:>6.1%}"
+        print(line)
+
+    written = [out / "model.npz"]
+    model = {
+        "weights": bm.weights_, "means": bm.means_, "converged": np.bool_(bm.converged_),
+        "n_iter": np.int64(bm.n_iter_), "lower_bound": np.float64(bm.lower_bound_),
+        "lower_bounds": np.asarray(bm.lower_bounds_), "log_likelihood": np.float64(log_l),
+        "bic": np.float64(bic), "n_samples": np.int64(n), "seconds": np.float64(seconds),
+        "kernel": np.str_(params["kernel"]), "alpha": np.float64(params["alpha"]),
+        "random_state": np.int64(params["random_state"]), "data": np.str_(data.description),
+        "image_shape": np.asarray(data.image_shape or (), dtype=np.int64),
+        "bmm_numba_version": np.str_(__version__),
+    }
+    with atomic_write(written[0]) as fh:
+        np.savez_compressed(fh, **model)
+    if data.image_shape is not None:
+        from .plotting import MissingMatplotlib, plot_means
+
+        path = out / "means.png"
+        try:
+            with atomic_write(path) as fh:
+                plot_means(bm.means_, bm.weights_, data.image_shape, fh, majority=majority,
+                           title=f"Component means, K={K}: {data.name}")
+            written.append(path)
+        except MissingMatplotlib as exc:
+            _note(f"note: no means.png: {exc}")
+    return written
+
+
+def run_fit(args):
+    """``bmm-numba fit``."""
+    out = prepare_out_dir(args.out)
+    data = load_data(args)
+    _check_k([args.n_components], data.X.shape[0])
+    written = _fit_and_report(data, _estimator_params(args, args.n_components), args.threads, out)
+    print()
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# select
+# ----------------------------------------------------------------------------------------------
+
+def run_select(args):
+    """``bmm-numba select``."""
+    out = prepare_out_dir(args.out)
+    data = load_data(args)
+    _check_k(args.n_components, data.X.shape[0])
+    from .compare import numba_threads
+    from .mixture import select_n_components
+
+    print(f"data: {data.description}")
+    print(f"select: K in {args.n_components}, n_init={args.n_init}, max_iter={args.max_iter}, "
+          f"random_state={args.random_state}", flush=True)
+    params = _estimator_params(args, None)
+    del params["n_components"]
+    table = {}
+    with numba_threads(args.threads):
+        for K in args.n_components:  # one K at a time, so progress can be shown
+            start = time.perf_counter()
+            row = select_n_components(data.X, [K], **params)
+            _note(f"K={K}: BIC {row['BIC'][0]:.1f} ({time.perf_counter() - start:.2f} s)")
+            for name, values in row.items():
+                table.setdefault(name, []).extend(values)
+    columns = list(table)
+    print()
+    print("  ".join(f"{c:>14}" for c in columns))
+    for i in range(len(table["K"])):
+        cells = []
+        for c in columns:
+            v = table[c][i]
+            cells.append(f"{v:>14.2f}" if isinstance(v, float) else f"{v!s:>14}")
+        print("  ".join(cells))
+    best = {c: table["K"][int(np.argmin(table[c]))] for c in ("BIC", "ICL", "AIC") if c in table}
+    print()
+    print("lowest: " + ", ".join(f"{c} at K={k}" for c, k in best.items()))
+    not_converged = [k for k, ok in zip(table["K"], table.get("converged", []), strict=False) if not ok]
+    if not_converged:
+        _note(f"note: not converged within --max-iter {args.max_iter} for K in {not_converged}")
+
+    written = [out / "select.csv"]
+    with atomic_write(written[0], "w") as fh:
+        fh.write(",".join(columns) + "\n")
+        for i in range(len(table["K"])):
+            fh.write(",".join(repr(table[c][i]) if isinstance(table[c][i], float) else str(table[c][i])
+                              for c in columns) + "\n")
+    from .plotting import MissingMatplotlib, plot_selection
+
+    try:
+        with atomic_write(out / "select.png") as fh:
+            plot_selection(table, fh, title=f"Information criteria against K: {data.name}")
+        written.append(out / "select.png")
+    except MissingMatplotlib as exc:
+        _note(f"note: no select.png: {exc}")
+    print()
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# compare
+# ----------------------------------------------------------------------------------------------
+
+def _compare_data(args, n_rows):
+    mnist = args.mnist_dir or (None if args.data else env_mnist_dir())
+    if mnist:
+        return load_mnist_folder(mnist, args.split, args.threshold)
+    if args.data == "digits":
+        return load_digits_data(args.threshold)
+    return synthetic_rows(n_rows, args.random_state)
+
+
+def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_budget, threads, random_state, out):
+    """Time the kernels, print the table, write compare.{json,csv,png}; return the paths written."""
+    import numba
+
+    from ._e_step import E_STEPS, TEACHING_KERNELS
+    from .compare import compare_kernels, format_comparison, numba_threads, records_to_csv, underflow_check
+
+    X = data.X
+    if sizes[-1] > X.shape[0]:
+        raise CLIError(f"--sizes {sizes[-1]} is more than the {X.shape[0]} rows of the data")
+    kernels = list(E_STEPS) if kernels is None else kernels
+    rng = np.random.default_rng(random_state)
+    mu = rng.uniform(0.25, 0.75, size=(n_components, X.shape[1]))
+    pi = np.full(n_components, 1.0 / n_components)
+    records = []
+    with numba_threads(threads):
+        n_threads = numba.get_num_threads()
+        print(f"data: {data.description}")
+        print(f"E-step with K={n_components}, mu ~ U(0.25, 0.75) (seed {random_state}), pi = 1/K; median of "
+              f"{repeats} calls after a warm-up call; {n_threads} Numba threads; CPU: {cpu_name()}", flush=True)
+        for kernel in kernels:  # one kernel at a time, so progress can be shown
+            start = time.perf_counter()
+            records += compare_kernels(X, mu, pi, sizes=sizes, kernels=[kernel], repeats=repeats,
+                                       time_budget=time_budget)
+            _note(f"timed {kernel} ({time.perf_counter() - start:.1f} s)")
+        underflow = underflow_check(X, kernels=kernels, n_components=n_components, n_rows=min(100, X.shape[0]),
+                                    random_state=random_state)
+    print()
+    print(format_comparison(records, time_budget=time_budget, underflow=underflow))
+
+    meta = {"data": data.description, "n_features": int(X.shape[1]), "n_components": n_components,
+            "mu": f"U(0.25, 0.75), seed {random_state}", "repeats": repeats, "time_budget_s": time_budget,
+            "numba_threads": n_threads, "threading_layer": threading_layer(), "cpu": cpu_name(),
+            "versions": versions(), "teaching_kernels": list(TEACHING_KERNELS)}
+    written = [out / "compare.json", out / "compare.csv"]
+    with atomic_write(written[0], "w") as fh:
+        json.dump({"meta": meta, "records": records, "underflow": underflow}, fh, indent=1)
+        fh.write("\n")
+    with atomic_write(written[1], "w") as fh:
+        fh.write(records_to_csv(records))
+    from .plotting import MissingMatplotlib, plot_runtimes
+
+    underflowing = [r["kernel"] for r in underflow if r["nan_rows"]]
+    try:
+        with atomic_write(out / "compare.png") as fh:
+            plot_runtimes(records, fh, teaching=TEACHING_KERNELS, underflowing=underflowing,
+                          title=f"E-step runtime, K={n_components}, D={X.shape[1]}: {data.name}"
+                                f"\n{cpu_name()}, {n_threads} threads (dashed: teaching kernels)")
+        written.append(out / "compare.png")
+    except MissingMatplotlib as exc:
+        _note(f"note: no compare.png: {exc}")
+    return written
+
+
+def run_compare(args):
+    """``bmm-numba compare``."""
+    out = prepare_out_dir(args.out)
+    data = _compare_data(args, max(args.sizes))
+    written = _compare_and_report(data, sizes=args.sizes, kernels=args.kernels, n_components=args.n_components,
+                                  repeats=args.repeats, time_budget=args.time_budget, threads=args.threads,
+                                  random_state=args.random_state, out=out)
+    print()
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# demo
+# ----------------------------------------------------------------------------------------------
+
+def run_demo(args):
+    """``bmm-numba demo``: fit the bundled digits, then a small compare; no files needed."""
+    out = prepare_out_dir(args.out)
+    print("== 1. fit K=10 to scikit-learn's bundled 8x8 digits ==")
+    params = {"n_components": 10, "kernel": "auto", "n_init": 1, "max_iter": args.max_iter, "tol": 1e-3,
+              "alpha": 1.0, "random_state": args.random_state}
+    written = _fit_and_report(load_digits_data(None), params, None, out)
+    print()
+    print("== 2. time every E-step kernel on generated MNIST-shaped rows (D=784, K=10) ==")
+    sizes = [5, 10, 20, 50, 100, 200, 500, 1000]
+    written += _compare_and_report(synthetic_rows(max(sizes), args.random_state), sizes=sizes, kernels=None,
+                                   n_components=10, repeats=args.repeats, time_budget=0.5, threads=None,
+                                   random_state=args.random_state, out=out)
+    print()
+    print("wrote: " + ", ".join(str(p) for p in written))
+    pictures = [p for p in written if p.suffix == ".png"]
+    if pictures:
+        print("pictures: " + "  ".join(str(p.resolve()) for p in pictures))
+    return 0
+
+

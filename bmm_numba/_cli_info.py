@@ -1,0 +1,99 @@
+"""``bmm-numba info`` and the machine description that ``compare`` records."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import numba
+import numpy as np
+
+from . import __version__
+from ._cli_data import env_mnist_dir
+from .datasets import MNIST_ENV_VAR
+
+__all__ = ["run_info", "cpu_name", "versions", "threading_layer"]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def versions():
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version(), "bmm_numba": __version__}
+    for dist in ("numpy", "numba", "llvmlite", "scipy", "scikit-learn", "matplotlib"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _parallel_touch(out):  # compiled on demand by threading_layer(), never at import
+    for i in numba.prange(out.shape[0]):
+        out[i] = i
+
+
+def threading_layer():
+    """Numba's threading layer in use; runs one tiny parallel loop first if none has run yet."""
+    if numba.config.DISABLE_JIT:
+        return "none (NUMBA_DISABLE_JIT=1)"
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet: the layer is chosen on the first one
+        numba.njit(parallel=True)(_parallel_touch)(np.empty(4))
+        return numba.threading_layer()
+
+
+def _cache_dir():
+    """Where Numba caches the package's compiled kernels."""
+    from . import _e_step_numba
+    from ._jit import CACHE_ENABLED
+
+    if not CACHE_ENABLED:
+        return "off (BMM_NUMBA_CACHE=0)"
+    try:
+        kernel = next(iter(_e_step_numba.COMPILED_KERNELS.values())).parallel
+        path = kernel._cache._cache_path  # Numba internals: informational only
+    except Exception:
+        return numba.config.CACHE_DIR or "next to the package, else the user cache folder"
+    return str(path) if path else "none (no writable cache location: kernels compile on every run)"
+
+
+def run_info(args):
+    """``bmm-numba info``."""
+    rows = list(versions().items())
+    rows += [
+        ("platform", platform.platform()),
+        ("cpu", cpu_name()),
+        ("llvm host cpu", _llvm_cpu()),
+        ("logical cpus", f"{os.cpu_count()} ({len(os.sched_getaffinity(0))} usable)"
+         if hasattr(os, "sched_getaffinity") else str(os.cpu_count())),
+        ("threading layer", f"{threading_layer()} (requested: {numba.config.THREADING_LAYER})"),
+        ("numba threads", f"{numba.get_num_threads()} of NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}"),
+        ("jit", "disabled (NUMBA_DISABLE_JIT=1)" if numba.config.DISABLE_JIT else "enabled"),
+        ("cache dir", _cache_dir()),
+        (MNIST_ENV_VAR, env_mnist_dir() or "not set"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _llvm_cpu():
+    try:
+        import llvmlite.binding as ll
+
+        return ll.get_host_cpu_name()
+    except Exception:  # llvmlite internals: informational only
+        return "unknown"

@@ -1,0 +1,322 @@
+"""The ``bmm-numba`` command line (also ``python -m bmm_numba``).
+
+Subcommands: ``compare`` (the article's experiment), ``fit``, ``select``, ``demo``, ``info``.
+
+This module imports only the standard library: ``--help`` and argument errors never import
+NumPy's heavy neighbours, Numba or scikit-learn, and never compile anything.  The work lives in
+:mod:`bmm_numba._cli_commands`, imported once the arguments are known to be good.
+
+Every error the user can cause (missing folder, damaged file, wrong shape, non-binary values
+without ``--threshold``, unwritable output folder, bad option) prints one line on stderr and
+exits with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+
+from ._cli_io import CLIError
+
+__all__ = ["main", "build_parser", "registry_kernel_names"]
+
+PROG = "bmm-numba"
+
+def registry_kernel_names():
+    """Names of :data:`bmm_numba.E_STEPS`, in order, read from ``_e_step.py`` without importing it.
+
+    Importing the registry imports Numba (about a second), and ``--kernels`` errors must be fast.
+    The names are the string keys of the ``_IMPLEMENTATIONS`` literal; ``tests/test_cli.py``
+    checks that they equal ``list(E_STEPS)``.  Returns None if the source cannot be read that
+    way (then names are checked against the registry itself, at run time).
+    """
+    try:
+        tree = ast.parse(Path(__file__).with_name("_e_step.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_IMPLEMENTATIONS"
+                                                    for t in node.targets):
+                names = tuple(item.elts[0].value for item in node.value.args[0].elts)
+                if names and all(isinstance(name, str) for name in names):
+                    return names
+    except (OSError, SyntaxError, AttributeError, IndexError, TypeError, ValueError):
+        pass
+    return None
+
+
+#: The article's size ladder (same as :data:`bmm_numba.compare.ARTICLE_SIZES`).
+ARTICLE_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
+
+DEFAULT_OUT = "bmm_numba_output"
+
+EPILOG = """\
+start with:   bmm-numba demo             (no files needed; writes two PNGs)
+then:         bmm-numba compare --sizes 5,10,20,50,100 --repeats 3
+              bmm-numba fit --digits --n-components 10
+              bmm-numba fit --mnist-dir DIR --n-components 10
+              bmm-numba select --digits --n-components 2-16
+MNIST folder: --mnist-dir DIR, or the environment variable BMM_NUMBA_MNIST_DIR
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` whose errors are one line (and exit status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# argument types (stdlib only)
+# ----------------------------------------------------------------------------------------------
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _threshold(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _sizes(text):
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 5,10,20; got {text!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be integers >= 1; got {text!r}")
+    return sizes
+
+
+def _kernels(text):
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    known = registry_kernel_names()
+    unknown = [name for name in names if known is not None and name not in known]
+    if unknown or not names:
+        choices = f"; choose from {','.join(known)}" if known else ""
+        raise argparse.ArgumentTypeError(f"unknown kernel(s) {', '.join(unknown) or repr(text)}{choices}")
+    return names
+
+
+def _k_range(text):
+    """``"1-10"`` (inclusive), ``"2,4,8"`` or ``"5"``."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            values = list(range(low, high + 1))
+        else:
+            values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 1-10 or a list like 2,4,8; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"empty range {text!r}; write it low-high, like 1-10")
+    if values[0] < 1:
+        raise argparse.ArgumentTypeError(f"K values must be integers >= 1; got {text!r}")
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+# ----------------------------------------------------------------------------------------------
+
+def _add_out(p, default=DEFAULT_OUT):
+    p.add_argument("--out", metavar="DIR", default=default,
+                   help="folder for the output files, created if needed (default: %(default)s)")
+
+
+def _add_threads(p):
+    p.add_argument("--threads", type=_int_at_least(1), metavar="N",
+                   help="Numba threads (default: all; restored afterwards)")
+
+
+def _add_data_source(p):
+    src = p.add_argument_group("data (choose one; default: $BMM_NUMBA_MNIST_DIR if set)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--mnist-dir", metavar="DIR",
+                     help="folder with the four MNIST IDX files, gzipped or not")
+    one.add_argument("--npy", metavar="FILE", help=".npy array (n, d) of 0/1, or (n, h, w) images")
+    one.add_argument("--npz", metavar="FILE",
+                     help=".npz archive: data in X (or data, x, or its only array), labels in y/labels/target")
+    one.add_argument("--csv", metavar="FILE", help="CSV of 0/1; empty cells, NA, NaN and ? are missing values")
+    one.add_argument("--digits", action="store_true",
+                     help="scikit-learn's bundled 8x8 digits (1797 images), binarised at 8 of 16")
+    src.add_argument("--split", choices=("train", "test"), default="train",
+                     help="MNIST split (default: %(default)s)")
+    src.add_argument("--threshold", type=_threshold, metavar="T",
+                     help="values >= T become 1, the others 0 (default: 128 for MNIST, 8 for digits; "
+                          "files must hold 0/1 unless given)")
+    src.add_argument("--n-samples", type=_int_at_least(1), metavar="N", help="use only the first N rows")
+
+
+def _add_em_options(p, max_iter=100):
+    p.add_argument("--n-init", type=_int_at_least(1), default=1, metavar="N",
+                   help="EM starts per fit; the best is kept (default: %(default)s)")
+    p.add_argument("--max-iter", type=_int_at_least(1), default=max_iter, metavar="N",
+                   help="maximum EM iterations per start (default: %(default)s)")
+    p.add_argument("--tol", type=_non_negative_float, default=1e-3,
+                   help="convergence threshold on the mean log-likelihood per sample (default: %(default)s)")
+    p.add_argument("--alpha", type=_non_negative_float, default=1.0,
+                   help="Beta smoothing of the means, 1 = add-one (default: %(default)s)")
+    p.add_argument("--kernel", default="auto", metavar="NAME",
+                   help="E-step of the estimator: auto or a production kernel of the registry (default: auto)")
+    p.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                   help="seed of the initialisation (default: %(default)s)")
+
+
+def build_parser():
+    """Return the ``argparse`` parser of ``bmm-numba`` (standard library only)."""
+    from . import __version__
+
+    parser = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Bernoulli mixture models by EM, with the E-step written as Python loops, "
+                                 "NumPy and Numba: compare them, fit a model, choose K.",
+                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("compare", help="time every E-step kernel over a size ladder (the article's experiment)",
+                       description="Time every E-step kernel of the registry on the first n rows for each n, "
+                                   "check each against the stable kernel, mark teaching kernels that "
+                                   "underflow; print a table, write compare.png, compare.json and compare.csv.")
+    src = p.add_argument_group("data (default: --mnist-dir, else $BMM_NUMBA_MNIST_DIR, else synthetic)")
+    src.add_argument("--mnist-dir", metavar="DIR", help="folder with the MNIST IDX files (the article's data)")
+    src.add_argument("--data", choices=("digits", "synthetic"),
+                     help="digits: sklearn's 8x8 digits, binarised (D=64); synthetic: generated "
+                          "MNIST-shaped rows (D=784, 13%% ones)")
+    src.add_argument("--split", choices=("train", "test"), default="train", help="MNIST split (default: %(default)s)")
+    src.add_argument("--threshold", type=_threshold, metavar="T",
+                     help="binarisation threshold (default: 128 for MNIST, 8 for digits)")
+    p.add_argument("--sizes", type=_sizes, default=list(ARTICLE_SIZES), metavar="N,N,...",
+                   help=f"row counts (default: the article's {','.join(map(str, ARTICLE_SIZES))})")
+    p.add_argument("--kernels", type=_kernels, metavar="NAME,...",
+                   help=f"registry kernels (default: all: {','.join(registry_kernel_names() or ['...'])})")
+    p.add_argument("--n-components", type=_int_at_least(1), default=10, metavar="K",
+                   help="components K (default: %(default)s)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=5, metavar="R",
+                   help="timed calls per kernel and n; the median is reported (default: %(default)s)")
+    p.add_argument("--time-budget", type=_positive_float, default=2.0, metavar="SECONDS",
+                   help="skip a kernel at the n where its predicted time exceeds this (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                   help="seed of the parameters mu ~ U(0.25, 0.75) and of synthetic data (default: %(default)s)")
+    _add_threads(p)
+    _add_out(p)
+
+    p = sub.add_parser("fit", help="fit a Bernoulli mixture to a data set",
+                       description="Fit BernoulliMixture by EM with a progress bar; print log-likelihood, BIC, "
+                                   "iterations, seconds, and with labels the adjusted Rand index and the purity "
+                                   "of each component; write model.npz (no pickle) and, for images, means.png.")
+    _add_data_source(p)
+    p.add_argument("--n-components", type=_int_at_least(1), default=10, metavar="K",
+                   help="components K (default: %(default)s)")
+    _add_em_options(p)
+    _add_threads(p)
+    _add_out(p)
+
+    p = sub.add_parser("select", help="model-selection table (AIC, BIC, ICL) over a range of K",
+                       description="Fit one model per K; print the table of log-likelihood, AIC, BIC, ICL and "
+                                   "entropy; write select.csv and select.png (criteria against K).")
+    _add_data_source(p)
+    p.add_argument("--n-components", type=_k_range, default=list(range(1, 11)), metavar="RANGE",
+                   help="values of K: 1-10 (inclusive) or 2,4,8 (default: 1-10)")
+    _add_em_options(p)
+    _add_threads(p)
+    _add_out(p)
+
+    p = sub.add_parser("demo", help="fit the bundled digits and run a small compare (no files needed)",
+                       description="Fit K=10 to scikit-learn's bundled digits (means.png, model.npz), then time "
+                                   "every kernel on generated MNIST-shaped rows (compare.png, compare.json); "
+                                   "print where the pictures are.")
+    p.add_argument("--repeats", type=_int_at_least(1), default=3, metavar="R",
+                   help="timed calls per kernel and n in the compare (default: %(default)s)")
+    p.add_argument("--max-iter", type=_int_at_least(1), default=100, metavar="N",
+                   help="maximum EM iterations of the fit (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed (default: %(default)s)")
+    _add_out(p)
+
+    sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
+                   description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
+                               "thread count, the CPU and the compiled-kernel cache directory.")
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+# entry point
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    """Run ``bmm-numba``; return the exit status (0 ok, 2 error, 130 interrupted).
+
+    With no subcommand it prints the help (exit status 0): a bare command should say what it
+    does quickly, not start minutes of timing or write files into the current folder.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    debug = args.debug or os.environ.get("BMM_NUMBA_DEBUG", "") not in ("", "0")
+    try:
+        from . import _cli_commands
+
+        return getattr(_cli_commands, f"run_{args.command}")(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # stdout closed early (``| head``): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (CLIError, OSError, ValueError, ImportError, MemoryError) as exc:
+        if debug:
+            raise
+        print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc):
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try --n-samples)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""bmm_numba.compare: the timing table, the underflow check, thread handling, CSV."""
+
+import csv
+import io
+
+import numba
+import numpy as np
+import pytest
+
+from bmm_numba import E_STEPS, TEACHING_KERNELS
+from bmm_numba.compare import (
+    RECORD_FIELDS,
+    compare_kernels,
+    format_comparison,
+    numba_threads,
+    records_to_csv,
+    underflow_check,
+)
+
+
+@pytest.fixture
+def article_like(rng):
+    """(X, mu, pi): 40 MNIST-shaped binary rows, K=3, mu ~ U(0.25, 0.75)."""
+    X = (rng.random((40, 784)) < 0.13).astype(np.uint8)
+    return X, rng.uniform(0.25, 0.75, size=(3, 784)), np.full(3, 1 / 3)
+
+
+def test_compare_kernels_records_every_kernel_and_size(article_like):
+    records = compare_kernels(*article_like, sizes=(5, 10), repeats=1)
+    assert [(r["kernel"], r["n"]) for r in records] == [(k, n) for k in E_STEPS for n in (5, 10)]
+    for r in records:
+        assert set(r) == set(RECORD_FIELDS)
+        assert r["seconds"] > 0
+        assert r["nan"] is False
+        assert r["max_abs_diff"] < 1e-9
+
+
+def test_compare_kernels_skips_past_the_time_budget(article_like):
+    records = compare_kernels(*article_like, sizes=(5, 10, 20), kernels=["python_loops", "numba"],
+                              repeats=1, time_budget=0.0)
+    by_kernel = {k: [r["seconds"] for r in records if r["kernel"] == k] for k in ("python_loops", "numba")}
+    for seconds in by_kernel.values():  # the first n always runs; every later n is predicted over 0 s
+        assert seconds[0] is not None and seconds[1:] == [None, None]
+    text = format_comparison(records, time_budget=0.0)
+    assert "skipped past the 0 s time budget" in text
+    assert "python_loops from n=10" in text and "numba from n=10" in text
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kernels": ["nope"]}, "unknown kernels"),
+    ({"sizes": (5, 41)}, "sizes must be between 1 and 40"),
+    ({"repeats": 0}, "repeats must be at least 1"),
+])
+def test_compare_kernels_rejects(article_like, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compare_kernels(*article_like, **kwargs)
+
+
+def test_threads_option_is_restored(article_like):
+    before = numba.get_num_threads()
+    compare_kernels(*article_like, sizes=(5,), kernels=["numba"], repeats=1, threads=1)
+    assert numba.get_num_threads() == before
+    with pytest.raises(RuntimeError), numba_threads(1):
+        assert numba.get_num_threads() == 1
+        raise RuntimeError("restored on error too")
+    assert numba.get_num_threads() == before
+
+
+def test_numba_threads_rejects_out_of_range():
+    with pytest.raises(ValueError, match="threads must be between 1 and"):
+        with numba_threads(numba.config.NUMBA_NUM_THREADS + 1):
+            pass
+
+
+def test_underflow_check_marks_the_teaching_kernels(rng):
+    X = (rng.random((60, 784)) < 0.13).astype(np.uint8)
+    records = underflow_check(X, n_components=4, n_rows=20)
+    by_kernel = {r["kernel"]: r for r in records}
+    assert list(by_kernel) == list(E_STEPS)
+    for kernel, r in by_kernel.items():
+        if kernel in TEACHING_KERNELS:
+            assert r["nan_rows"] == 20  # probability space: 0/0 on every row
+        else:
+            assert r["nan_rows"] == 0 and r["max_abs_diff"] < 1e-9
+    text = format_comparison(compare_kernels(X, rng.uniform(0.25, 0.75, (4, 784)), np.full(4, 0.25),
+                                             sizes=(5,), repeats=1), underflow=records)
+    assert "python_loops  NaN in 20 of 20 rows: underflows (teaching)" in text
+    assert "numba         finite" in text
+
+
+def test_format_comparison_speedups(article_like):
+    text = format_comparison(compare_kernels(*article_like, sizes=(5,), repeats=1))
+    assert "speed-up against python_loops" in text and "speed-up against numpy" in text
+    assert "python_loops" in text and "(teaching)" in text and "no NaN" in text
+
+
+def test_records_to_csv_round_trip(article_like):
+    records = compare_kernels(*article_like, sizes=(5, 10), kernels=["numpy"], repeats=1, time_budget=0.0)
+    rows = list(csv.DictReader(io.StringIO(records_to_csv(records))))
+    assert [r["kernel"] for r in rows] == ["numpy", "numpy"]
+    assert float(rows[0]["seconds"]) > 0 and rows[1]["seconds"] == ""  # skipped: empty cell
