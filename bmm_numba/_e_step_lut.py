@@ -38,7 +38,7 @@ from ._jit import JIT_OPTIONS, build_serial_and_parallel
 from ._simd import LANES, load_u64, vadd, vadd_load, vload, vstore, vzero
 from ._threads import parallel_guard
 
-__all__ = ["lut_e_step", "numba_fastest", "LUT_MIN_ROWS", "BLOCK_ROWS"]
+__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "scan_row", "LUT_MIN_ROWS", "BLOCK_ROWS"]
 
 #: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
@@ -108,55 +108,85 @@ def _prepare_body(mu, pi, weights, bias, lut):
                 lut[base + k] = s
 
 
+@numba.njit(**JIT_OPTIONS)
+def scan_row(X, n, lut, bias, nonzero, acc):
+    """Log-joint of row ``n`` into ``acc`` (KP lanes); list its non-zero words in ``nonzero``.
+
+    Returns
+    -------
+    m : int
+        Number of non-zero words (``nonzero[:m]`` holds their indices).
+    tail_low, tail_high : int
+        4-bit codes of the bytes after the last whole word (the last ``D % 8`` pixels).
+    seen : uint64
+        OR of every byte of the row, for the 0/1 check.
+    """
+    D = X.shape[1]
+    KP = bias.shape[0]
+    n_words = D // 8
+    seen = np.uint64(0)
+    m = 0
+    for g in range(n_words):  # branch-free list of the non-zero words
+        word = load_u64(X, n, 8 * g)
+        seen |= word
+        nonzero[m] = g
+        m += word != 0
+    for c in range(0, KP, LANES):
+        low = vload(bias, c)
+        high = vzero()
+        for j in range(m):
+            g = nonzero[j]
+            word = load_u64(X, n, 8 * g)
+            low = vadd_load(low, lut, (np.uint64(32 * g) + _nibble(word)) * np.uint64(KP) + np.uint64(c))
+            high = vadd_load(
+                high, lut, (np.uint64(32 * g + 16) + _nibble(word >> np.uint64(32))) * np.uint64(KP) + np.uint64(c)
+            )
+        vstore(vadd(low, high), acc, c)
+    tail_low = 0
+    tail_high = 0
+    for j in range(D - 8 * n_words):
+        value = np.int64(X[n, 8 * n_words + j])
+        seen |= np.uint64(value)
+        if j < 4:
+            tail_low |= (value & 1) << j
+        else:
+            tail_high |= (value & 1) << (j - 4)
+    if D % 8:
+        low_base = (32 * n_words + tail_low) * KP
+        high_base = (32 * n_words + 16 + tail_high) * KP
+        for k in range(KP):
+            acc[k] += lut[low_base + k] + lut[high_base + k]
+    return m, tail_low, tail_high, seen
+
+
 def _lut_rows_body(X, lut, bias, gamma, log_norm, seen_high_bits):
     N, D = X.shape
     KP = bias.shape[0]
-    n_words = D // 8
-    tail = D - 8 * n_words
     n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
     for block in prange(n_blocks):
-        nonzero = np.empty(n_words + 1, np.int64)
+        nonzero = np.empty(D // 8 + 1, np.int64)
         acc = np.empty(KP)
         seen = np.uint64(0)
         for n in range(block * BLOCK_ROWS, min(N, (block + 1) * BLOCK_ROWS)):
-            m = 0
-            for g in range(n_words):  # branch-free list of the non-zero words
-                word = load_u64(X, n, 8 * g)
-                seen |= word
-                nonzero[m] = g
-                m += word != 0
-            for c in range(0, KP, LANES):
-                low = vload(bias, c)
-                high = vzero()
-                for j in range(m):
-                    g = nonzero[j]
-                    word = load_u64(X, n, 8 * g)
-                    low = vadd_load(low, lut, (np.uint64(32 * g) + _nibble(word)) * np.uint64(KP) + np.uint64(c))
-                    high = vadd_load(
-                        high, lut, (np.uint64(32 * g + 16) + _nibble(word >> np.uint64(32))) * np.uint64(KP)
-                        + np.uint64(c)
-                    )
-                vstore(vadd(low, high), acc, c)
-            if tail:
-                code_low = 0
-                code_high = 0
-                for j in range(tail):
-                    value = np.int64(X[n, 8 * n_words + j])
-                    seen |= np.uint64(value)
-                    if j < 4:
-                        code_low |= (value & 1) << j
-                    else:
-                        code_high |= (value & 1) << (j - 4)
-                low_base = (32 * n_words + code_low) * KP
-                high_base = (32 * n_words + 16 + code_high) * KP
-                for k in range(KP):
-                    acc[k] += lut[low_base + k] + lut[high_base + k]
+            seen |= scan_row(X, n, lut, bias, nonzero, acc)[3]
             log_norm[n] = _normalise_into(acc, gamma[n])
         seen_high_bits[block] = (seen & _HIGH_BITS) != 0
 
 
 _prepare = build_serial_and_parallel(_prepare_body)[0]  # small: always serial
 _lut_rows_serial, _lut_rows_parallel = build_serial_and_parallel(_lut_rows_body)
+
+
+def prepare_table(mu, pi):
+    """``(lut, bias)`` for :func:`scan_row`: the look-up table and the padded bias, 64-byte aligned."""
+    K, D = mu.shape
+    KP = LANES * ((K + LANES - 1) // LANES)
+    n_groups = 2 * ((D + 7) // 8)
+    weights = np.empty((D, KP))
+    bias = _aligned_empty(KP)
+    lut = _aligned_empty(n_groups * 16 * KP)
+    _prepare(mu, pi, weights, bias, lut)
+    return lut, bias
 
 
 def _aligned_empty(size):
@@ -193,12 +223,7 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
     """
     N, D = X.shape
     K = mu.shape[0]
-    KP = LANES * ((K + LANES - 1) // LANES)
-    n_groups = 2 * ((D + 7) // 8)
-    weights = np.empty((D, KP))
-    bias = _aligned_empty(KP)
-    lut = _aligned_empty(n_groups * 16 * KP)
-    _prepare(mu, pi, weights, bias, lut)
+    lut, bias = prepare_table(mu, pi)
     gamma = np.empty((N, K))
     log_norm = np.empty(N)
     seen_high_bits = np.zeros((N + BLOCK_ROWS - 1) // BLOCK_ROWS, dtype=np.bool_)
