@@ -82,7 +82,8 @@ def test_stepmix(benchmark, em_start):
 
     def fit():
         model = stepmix.StepMix(n_components=K, measurement="binary", max_iter=ITERATIONS, abs_tol=0.0,
-                                rel_tol=0.0, n_init=1, init_params="random", verbose=0, random_state=0)
+                                rel_tol=0.0, n_init=1, init_params="random", verbose=0, progress_bar=0,
+                                random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X)
