@@ -24,27 +24,62 @@ from ._missing import MISSING
 from ._mixture_data import e_step, m_step_stats
 from ._mixture_init import seed_row
 
-__all__ = ["COLLAPSE_MASS", "m_step", "n_parameters", "classification_entropy"]
+__all__ = [
+    "COLLAPSE_MASS",
+    "m_step",
+    "reseed",
+    "worst_samples",
+    "collapsed_components",
+    "n_parameters",
+    "classification_entropy",
+]
 
 #: A component is collapsed when ``N_k <= COLLAPSE_MASS * sum(w) / n_samples``.
 COLLAPSE_MASS = 1e-8
 
 
-def _reseed(data, w, mu, pi, log_prob_norm, collapsed):
-    """Re-seed ``collapsed`` components in place; returns ``[(component, sample), ...]``."""
+def reseed(mu, pi, collapsed, worst, total_weight):
+    """Re-seed the ``collapsed`` components of ``(mu, pi)`` in place.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    collapsed : sequence of int
+        Components to re-seed, in component order.
+    worst : list of (sample, codes, weight)
+        The worst-explained samples with positive weight, lowest ``log p(x_n)`` first (ties in
+        sample order): index, row of codes (0, 1, MISSING) and weight ``w_n``.  The j-th
+        collapsed component takes ``worst[j % len(worst)]``.
+    total_weight : float
+        ``sum_n w_n``.
+
+    Returns
+    -------
+    records : list of (component, sample) tuples
+    """
     mu_bar = pi @ mu
-    candidates = np.flatnonzero(w > 0)
-    order = candidates[np.argsort(log_prob_norm[candidates], kind="stable")]
     records = []
     for j, k in enumerate(collapsed):
-        n = int(order[j % order.size])
-        x = seed_row(data, n)
+        n, x, w_n = worst[j % len(worst)]
         target = np.where(x == MISSING, mu_bar, x)
         mu[k] = np.clip(0.5 * (target + mu_bar), MEANS_EPS, 1.0 - MEANS_EPS)
-        pi[k] = w[n] / w.sum()
-        records.append((int(k), n))
+        pi[k] = w_n / total_weight
+        records.append((int(k), int(n)))
     pi /= pi.sum()
     return records
+
+
+def worst_samples(data, w, log_prob_norm, m):
+    """Return the ``m`` worst-explained samples of in-memory data, as :func:`reseed` takes them."""
+    candidates = np.flatnonzero(w > 0)
+    order = candidates[np.argsort(log_prob_norm[candidates], kind="stable")]
+    return [(int(n), seed_row(data, int(n)), w[n]) for n in order[:m]]
+
+
+def collapsed_components(nk, total_weight, n_samples):
+    """Return the components whose mass is at most ``COLLAPSE_MASS`` of an average sample."""
+    return np.flatnonzero(nk <= COLLAPSE_MASS * total_weight / n_samples)
 
 
 def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
@@ -71,12 +106,12 @@ def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
     nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
     total = float(w.sum())
     mu, pi = params_from_stats(nk, S, alpha, total, observed)
-    collapsed = np.flatnonzero(nk <= COLLAPSE_MASS * total / data.n_samples)
+    collapsed = collapsed_components(nk, total, data.n_samples)
     if collapsed.size == 0:
         return mu, pi, []
     if log_prob_norm is None:
         _, log_prob_norm = e_step(data, mu, pi, kernel)
-    return mu, pi, _reseed(data, w, mu, pi, log_prob_norm, collapsed)
+    return mu, pi, reseed(mu, pi, collapsed, worst_samples(data, w, log_prob_norm, collapsed.size), w.sum())
 
 
 def n_parameters(n_components, n_features):

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from . import _missing, _sparse
 from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
+from ._e_step_numba import COMPILED_KERNELS, run_compiled
 from ._m_step import STATS_IMPLEMENTATIONS
 
 __all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "kernel_family", "resolved_name"]
@@ -134,7 +135,7 @@ def kernel_family(kernel):
     return "numba" if resolved_name(kernel).startswith("numba") else "numpy"
 
 
-def e_step(data, mu, pi, kernel):
+def e_step(data, mu, pi, kernel, parallel=None):
     """Responsibilities and ``log p(x_n)``.
 
     Parameters
@@ -144,6 +145,9 @@ def e_step(data, mu, pi, kernel):
     pi : ndarray of shape (n_components,), float64
     kernel : str
         ``"auto"`` or a name in :data:`bmm_numba.PRODUCTION_KERNELS`.
+    parallel : bool or None, default=None
+        Compiled kernels only: ``False`` runs the serial ``nogil`` builds (what Dask tasks and
+        thread pools need), ``True`` the parallel ones; None keeps each kernel's default.
 
     Returns
     -------
@@ -151,17 +155,23 @@ def e_step(data, mu, pi, kernel):
     log_prob_norm : ndarray of shape (n_samples,)
     """
     numba = kernel_family(kernel) == "numba"
+    compiled_parallel = True if parallel is None else parallel
     if data.kind == "dense":
-        impl = resolve_kernel(resolved_name(kernel), allowed=PRODUCTION_KERNELS)
+        name = resolved_name(kernel)
+        if parallel is not None and name in COMPILED_KERNELS:
+            return run_compiled(name, data.X, mu, pi, parallel=parallel, return_log_norm=True)
+        impl = resolve_kernel(name, allowed=PRODUCTION_KERNELS)
         return impl(data.X, mu, pi, return_log_norm=True)
     if data.kind == "missing":
-        return _missing.numba_e_step(data.X, mu, pi) if numba else _missing.numpy_e_step(data.X, mu, pi)
+        if numba:
+            return _missing.numba_e_step(data.X, mu, pi, parallel=compiled_parallel)
+        return _missing.numpy_e_step(data.X, mu, pi)
     if numba:
-        return _sparse.numba_e_step(*data.csr, mu, pi)
+        return _sparse.numba_e_step(*data.csr, mu, pi, parallel=compiled_parallel)
     return _sparse.scipy_e_step(data.X, mu, pi)
 
 
-def m_step_stats(data, rw, kernel):
+def m_step_stats(data, rw, kernel, parallel=None):
     """Sufficient statistics ``(nk, S, observed)``; ``observed`` is None unless data has NaN.
 
     Parameters
@@ -171,13 +181,19 @@ def m_step_stats(data, rw, kernel):
         Responsibilities times sample weights.
     kernel : str
         As in :func:`e_step`.
+    parallel : bool or None, default=None
+        As in :func:`e_step` (None: the parallel builds).
     """
     family = kernel_family(kernel)
-    if data.kind == "dense":
-        return (*STATS_IMPLEMENTATIONS[family](data.X, rw), None)
-    if data.kind == "missing":
-        stats = _missing.numba_stats if family == "numba" else _missing.numpy_stats
-        return stats(data.X, rw)
     if family == "numba":
-        return (*_sparse.numba_stats(*data.csc, rw), None)
+        flag = {"parallel": True if parallel is None else parallel}
+        if data.kind == "dense":
+            return (*STATS_IMPLEMENTATIONS["numba"](data.X, rw, **flag), None)
+        if data.kind == "missing":
+            return _missing.numba_stats(data.X, rw, **flag)
+        return (*_sparse.numba_stats(*data.csc, rw, **flag), None)
+    if data.kind == "dense":
+        return (*STATS_IMPLEMENTATIONS["numpy"](data.X, rw), None)
+    if data.kind == "missing":
+        return _missing.numpy_stats(data.X, rw)
     return (*_sparse.scipy_stats(data.X, rw), None)

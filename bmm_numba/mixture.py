@@ -21,10 +21,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._em import classification_entropy, m_step, n_parameters
+from ._chunked import BlockStats, check_block, em_passes, init_sample_index, is_dask_array, observed_mass
+from ._em import classification_entropy, collapsed_components, m_step, n_parameters, reseed, worst_samples
+from ._m_step import params_from_stats
 from ._mixture_checks import check_parameters, check_sample_weight, is_int
-from ._mixture_data import e_step, encode
+from ._mixture_data import e_step, encode, m_step_stats
 from ._mixture_init import initial_resp
+from ._out_of_core import IncrementalStats, MemmapSource, fingerprint, is_memmap
 
 __all__ = ["BernoulliMixture", "select_n_components"]
 
@@ -181,12 +184,16 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix, numpy.memmap or dask.array.Array of shape (n_samples, n_features)
             0/1 data (any numeric dtype, NaN = missing in dense X), or any numbers with
-            ``binarize`` set.  Lists, DataFrames, CSR/CSC matrices accepted.
+            ``binarize`` set.  Lists, DataFrames, CSR/CSC matrices accepted.  A
+            ``numpy.memmap`` is read in row blocks, never copied whole; a Dask array (chunked
+            along the rows) is fitted on the Dask scheduler in use, one map-reduce per EM
+            iteration (see Notes of the class).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; integer weights are equivalent to repeating rows.
+            Non-negative weights; integer weights are equivalent to repeating rows.  May be a
+            Dask array when X is one.
 
         Returns
         -------
@@ -208,14 +215,27 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
+        self.__dict__.pop("_incremental", None)  # a full fit forgets partial_fit's batches
         warm = self.warm_start and hasattr(self, "converged_")
+        if is_dask_array(X) or is_memmap(X):
+            return self._fit_row_source(X, sample_weight, warm)
         X = self._check_X(X, reset=not warm)
         means_init, weights_init = check_parameters(self, *X.shape)
         data = encode(X, self.binarize)
         w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
         rng = check_random_state(self.random_state)
         kernel, alpha = self.kernel, float(self.alpha)
+        self._best_of_starts(
+            warm,
+            lambda: self._initialize(data, w, rng, means_init, weights_init),
+            lambda mu, pi: self._em(data, w, mu, pi, kernel, alpha),
+        )
+        resp, _ = e_step(data, self.means_, self.weights_, kernel)
+        self.labels_ = resp.argmax(axis=1)
+        return self.labels_
 
+    def _best_of_starts(self, warm, initialize, run_em):
+        """Run ``n_init`` starts (one if warm), keep the best, store the fitted attributes."""
         best = None
         for init in range(1 if warm else self.n_init):
             start = perf_counter()
@@ -224,10 +244,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             if warm:
                 mu, pi, reseeded = self.means_.copy(), self.weights_.copy(), []
             else:
-                mu, pi, reseeded = self._initialize(data, w, rng, means_init, weights_init)
+                mu, pi, reseeded = initialize()
                 if reseeded and self.verbose:
                     print(f"  Initial M-step\t re-seeded collapsed components {[k for _, k, _ in reseeded]}")
-            run = self._em(data, w, mu, pi, kernel, alpha)
+            run = run_em(mu, pi)
             run["reseeded"] = reseeded + run["reseeded"]
             if self.verbose:
                 state = "converged" if run["converged"] else "did not converge"
@@ -241,16 +261,148 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self.weights_, self.means_ = best["pi"], best["mu"]
         self.converged_, self.n_iter_ = best["converged"], best["n_iter"]
         self.lower_bound_ = best["lower_bound"]
         self.lower_bounds_ = np.asarray(best["lower_bounds"])
         self.reseeded_components_ = best["reseeded"]
-        resp, _ = e_step(data, self.means_, self.weights_, kernel)
-        self.labels_ = resp.argmax(axis=1)
+
+    # ----------------------------------------------------------------------------------------
+    # out-of-core: memmaps and Dask arrays (one pass over row blocks per EM iteration)
+    # ----------------------------------------------------------------------------------------
+
+    def _check_row_source(self, X, reset):
+        """Shape checks for a memmap or Dask X (values are checked block by block)."""
+        if is_dask_array(X):
+            from ._dask import check_dask_X
+
+            X = check_dask_X(X)
+        elif X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Expected a non-empty 2D memmap; got shape {X.shape}")
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+        else:
+            check_is_fitted(self, ("means_", "weights_"))
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input.")
+        return X
+
+    def _row_source(self, X, sample_weight, n_components):
+        if is_dask_array(X):
+            from ._dask import DaskSource
+
+            if sample_weight is not None and not is_dask_array(sample_weight):
+                sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
+            return DaskSource(X, sample_weight, self.kernel, self.binarize)
+        w = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], n_components)
+        return MemmapSource(X, w, self.kernel, self.binarize)
+
+    def _fit_row_source(self, X, sample_weight, warm):
+        """``fit_predict`` on a memmap or Dask array: EM passes over row blocks."""
+        X = self._check_row_source(X, reset=not warm)
+        means_init, weights_init = check_parameters(self, *X.shape)
+        source = self._row_source(X, sample_weight, self.n_components)
+        rng = check_random_state(self.random_state)
+        em = {"alpha": float(self.alpha), "max_iter": self.max_iter, "tol": self.tol,
+              "verbose": self.verbose, "verbose_interval": self.verbose_interval}
+        self._best_of_starts(
+            warm,
+            lambda: self._initialize_from_rows(source, rng, means_init, weights_init),
+            lambda mu, pi: em_passes(source, mu, pi, **em),
+        )
+        if is_dask_array(X):
+            self.labels_ = self._lazy_estimate(X, "labels")
+        else:
+            self.labels_ = source.labels(self.means_, self.weights_)
         return self.labels_
+
+    def _initialize_from_rows(self, source, rng, means_init, weights_init):
+        """Return the start ``(mu, pi, reseeded)`` for a memmap or Dask array.
+
+        The in-memory initialisation on a uniform sample of
+        :data:`bmm_numba._chunked.INIT_SAMPLE_ROWS` rows (on all rows, exactly as in memory,
+        when there are no more).
+        """
+        if means_init is not None:
+            return self._initialize(None, None, rng, means_init, weights_init)
+        index = init_sample_index(source.n_samples, rng)
+        X, w = source.take(index)
+        data = check_block(X, self.binarize)
+        w = check_sample_weight(w, data.n_samples, self.n_components)
+        mu, pi, reseeded = self._initialize(data, w, rng, None, weights_init)
+        if index is not None:
+            reseeded = [(0, k, int(index[n])) for _, k, n in reseeded]
+        return mu, pi, reseeded
+
+    # ----------------------------------------------------------------------------------------
+    # incremental fitting
+    # ----------------------------------------------------------------------------------------
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One incremental EM step on a batch (exact accumulation over a pass).
+
+        The batch's sufficient statistics are computed under the current parameters and stored;
+        the parameters are then set from the sum over every batch stored so far.  A batch seen
+        before (same values and weights) replaces its earlier statistics, so calling
+        ``partial_fit`` on the batches of a data set, pass after pass, is the incremental EM of
+        Neal & Hinton (1998) and converges to the full-batch fit
+        (:mod:`bmm_numba._out_of_core` has the details and costs).  It is not stepwise online
+        EM.  The first call (on an unfitted estimator) initialises from its batch
+        (``means_init``, ``weights_init``, ``init_params`` and ``random_state`` as in
+        :meth:`fit`); after :meth:`fit` the steps start from the fitted parameters.  :meth:`fit`
+        forgets the stored batches.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_batch, n_features)
+            As in :meth:`fit` (in memory; at least ``n_components`` rows in the first batch).
+        y : Ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self : BernoulliMixture
+            ``n_iter_`` counts the ``partial_fit`` steps, ``lower_bound_`` is the mean
+            log-likelihood over the stored batches (each under the parameters of its last
+            visit), ``converged_`` is False (no convergence test: watch ``lower_bounds_``).
+        """
+        first = not hasattr(self, "means_")
+        X = self._check_X(X, reset=first)
+        data = encode(X, self.binarize)
+        if first:
+            means_init, weights_init = check_parameters(self, *X.shape)
+            w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
+            rng = check_random_state(self.random_state)
+            self.means_, self.weights_, reseeded = self._initialize(data, w, rng, means_init, weights_init)
+            self.reseeded_components_, self.lower_bounds_, self.n_iter_ = reseeded, np.empty(0), 0
+        else:
+            check_parameters(self, max(self.n_components, X.shape[0]), X.shape[1])  # batches may be small
+            w = check_sample_weight(sample_weight, data.n_samples, 1)
+        if not hasattr(self, "_incremental"):
+            self._incremental = IncrementalStats()
+            self.lower_bounds_, self.n_iter_ = np.empty(0), 0
+        kernel, alpha = self.kernel, float(self.alpha)
+        resp, log_prob_norm = e_step(data, self.means_, self.weights_, kernel)
+        nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
+        batch = BlockStats(nk, S, None if observed is None else nk[:, None] - observed,
+                           float(w @ log_prob_norm), float(w.sum()), data.n_samples)
+        total = self._incremental.update(fingerprint(data, w), batch)
+        mu, pi = params_from_stats(total.nk, total.S, alpha, total.weight, observed_mass(total))
+        self.n_iter_ += 1
+        collapsed = collapsed_components(total.nk, total.weight, total.n_rows)
+        if collapsed.size:  # re-seeded from the batch's worst-explained rows (batch row numbers)
+            worst = worst_samples(data, w, log_prob_norm, collapsed.size)
+            records = reseed(mu, pi, collapsed, worst, total.weight)
+            self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in records]
+        self.means_, self.weights_ = mu, pi
+        self.lower_bound_ = total.log_lik / total.weight
+        self.lower_bounds_ = np.append(self.lower_bounds_, self.lower_bound_)
+        self.converged_ = False
+        return self
 
     def _initialize(self, data, w, rng, means_init, weights_init):
         """Return the start ``(mu, pi, reseeded)``: an M-step on initial responsibilities, then overrides."""
@@ -300,10 +452,21 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
     # ----------------------------------------------------------------------------------------
 
     def _estimate(self, X):
-        """``(resp, log p(x_n))`` for new data."""
+        """``(resp, log p(x_n))`` for new in-memory data or a memmap (read by row blocks)."""
         check_is_fitted(self, ("means_", "weights_"))
+        if is_memmap(X):
+            X = self._check_row_source(X, reset=False)
+            return MemmapSource(X, None, self.kernel, self.binarize).estimate(self.means_, self.weights_)
         data = encode(self._check_X(X, reset=False), self.binarize)
         return e_step(data, self.means_, self.weights_, self.kernel)
+
+    def _lazy_estimate(self, X, what):
+        """Lazy Dask array of ``"proba"``, ``"labels"`` or ``"log_prob"`` for a Dask X."""
+        from ._dask import lazy_estimate
+
+        check_is_fitted(self, ("means_", "weights_"))
+        X = self._check_row_source(X, reset=False)
+        return lazy_estimate(X, self.means_, self.weights_, self.kernel, self.binarize, what)
 
     def predict_proba(self, X):
         """Posterior probability of each component.
@@ -315,7 +478,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            A lazy Dask array when X is one.
         """
+        if is_dask_array(X):
+            return self._lazy_estimate(X, "proba")
         return self._estimate(X)[0]
 
     def predict(self, X):
@@ -328,7 +494,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            A lazy Dask array when X is one.
         """
+        if is_dask_array(X):
+            return self._lazy_estimate(X, "labels")
         return self._estimate(X)[0].argmax(axis=1)
 
     def score_samples(self, X):
@@ -341,7 +510,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
+            A lazy Dask array when X is one.
         """
+        if is_dask_array(X):
+            return self._lazy_estimate(X, "log_prob")
         return self._estimate(X)[1]
 
     def score(self, X, y=None):
@@ -355,7 +527,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         log_likelihood : float
+            Computed (on the scheduler in use) when X is a Dask array.
         """
+        if is_dask_array(X):
+            return float(self._lazy_estimate(X, "log_prob").mean().compute())
         return float(self.score_samples(X).mean())
 
     def _n_parameters(self):
