@@ -31,7 +31,7 @@ import numpy as np
 
 from ._em import collapsed_components, reseed
 from ._m_step import params_from_stats
-from ._mixture_data import e_step, encode, m_step_stats
+from ._mixture_data import e_step, em_statistics, encode
 
 __all__ = [
     "BlockStats",
@@ -139,8 +139,7 @@ def block_stats(X, w, mu, pi, kernel, binarize, parallel=False):
     """
     data = check_block(X, binarize)
     w = _check_block_weight(w, data.n_samples)
-    resp, log_prob_norm = e_step(data, mu, pi, kernel, parallel=parallel)
-    nk, S, observed = m_step_stats(data, resp * w[:, None], kernel, parallel=parallel)
+    nk, S, observed, log_prob_norm = em_statistics(data, w, mu, pi, kernel, parallel=parallel)
     missing = None if observed is None else nk[:, None] - observed
     return BlockStats(nk, S, missing, float(w @ log_prob_norm), float(w.sum()), data.n_samples)
 

@@ -104,6 +104,11 @@ def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
     reseeded : list of (component, sample) tuples
     """
     nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
+    return m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm)
+
+
+def m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm=None):
+    """Run the M-step of :func:`m_step` on summed sufficient statistics, then the collapse policy."""
     total = float(w.sum())
     mu, pi = params_from_stats(nk, S, alpha, total, observed)
     collapsed = collapsed_components(nk, total, data.n_samples)

@@ -20,10 +20,12 @@ import scipy.sparse as sp
 
 from . import _missing, _sparse
 from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
+from ._e_step_lut import LUT_MIN_ROWS, numba_fastest
 from ._e_step_numba import COMPILED_KERNELS, run_compiled
+from ._em_lut import lut_em_pass
 from ._m_step import STATS_IMPLEMENTATIONS
 
-__all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "kernel_family", "resolved_name"]
+__all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "em_statistics", "kernel_family", "resolved_name"]
 
 _ALLOWED = ("auto",) + PRODUCTION_KERNELS
 
@@ -158,6 +160,8 @@ def e_step(data, mu, pi, kernel, parallel=None):
     compiled_parallel = True if parallel is None else parallel
     if data.kind == "dense":
         name = resolved_name(kernel)
+        if name == "numba":
+            return numba_fastest(data.X, mu, pi, parallel=parallel, return_log_norm=True)
         if parallel is not None and name in COMPILED_KERNELS:
             return run_compiled(name, data.X, mu, pi, parallel=parallel, return_log_norm=True)
         impl = resolve_kernel(name, allowed=PRODUCTION_KERNELS)
@@ -197,3 +201,37 @@ def m_step_stats(data, rw, kernel, parallel=None):
     if data.kind == "missing":
         return _missing.numpy_stats(data.X, rw)
     return (*_sparse.scipy_stats(data.X, rw), None)
+
+
+def em_statistics(data, w, mu, pi, kernel, parallel=None):
+    """One EM iteration's E-step and sufficient statistics.
+
+    For dense data with the ``"numba"`` kernel (from :data:`LUT_MIN_ROWS` rows on) both come
+    from one fused pass over X (:func:`bmm_numba._em_lut.lut_em_pass`: 26 ms instead of
+    17 + 53 ms for MNIST train, K = 10, one thread); otherwise :func:`e_step`, then
+    :func:`m_step_stats`.
+
+    Parameters
+    ----------
+    data : MixtureData
+    w : ndarray of shape (n_samples,)
+        Sample weights.
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    kernel : str
+    parallel : bool or None, default=None
+        As in :func:`e_step`.
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+    S : ndarray of shape (n_components, n_features)
+    observed : ndarray of shape (n_components, n_features) or None
+    log_prob_norm : ndarray of shape (n_samples,)
+    """
+    if data.kind == "dense" and resolved_name(kernel) == "numba" and data.n_samples >= LUT_MIN_ROWS:
+        nk, S, log_prob_norm = lut_em_pass(data.X, mu, pi, w, parallel=parallel is not False)
+        return nk, S, None, log_prob_norm
+    resp, log_prob_norm = e_step(data, mu, pi, kernel, parallel=parallel)
+    nk, S, observed = m_step_stats(data, resp * w[:, None], kernel, parallel=parallel)
+    return nk, S, observed, log_prob_norm

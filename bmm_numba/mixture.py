@@ -22,10 +22,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._chunked import BlockStats, check_block, em_passes, init_sample_index, is_dask_array, observed_mass
-from ._em import classification_entropy, collapsed_components, m_step, n_parameters, reseed, worst_samples
+from ._em import (
+    classification_entropy,
+    collapsed_components,
+    m_step,
+    m_step_from_stats,
+    n_parameters,
+    reseed,
+    worst_samples,
+)
 from ._m_step import params_from_stats
 from ._mixture_checks import check_parameters, check_sample_weight, is_int
-from ._mixture_data import e_step, encode, m_step_stats
+from ._mixture_data import e_step, em_statistics, encode, m_step_stats
 from ._mixture_init import initial_resp
 from ._out_of_core import IncrementalStats, MemmapSource, fingerprint, is_memmap
 
@@ -427,10 +435,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         tick = perf_counter()
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
-            resp, log_prob_norm = e_step(data, mu, pi, kernel)
+            nk, S, observed, log_prob_norm = em_statistics(data, w, mu, pi, kernel)
             lower_bound = float(w @ log_prob_norm / total)
             lower_bounds.append(lower_bound)
-            mu, pi, records = m_step(data, w, resp, alpha, kernel, log_prob_norm)
+            mu, pi, records = m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm)
             reseeded += [(n_iter, k, n) for k, n in records]
             if records and self.verbose:
                 print(f"  Iteration {n_iter}\t re-seeded collapsed components {[k for k, _ in records]}")
