@@ -51,7 +51,7 @@ _IMPLEMENTATIONS = OrderedDict(
                    "weights per 4-pixel pattern, 8-lane vector accumulators, stable log-sum-exp.",
                    "Production kernel: finite and exact for any valid input (float64 throughout). "
                    "For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate pass; "
-                   "below 64 rows it runs the ``numba_ones`` kernel.")),
+                   "below 192 rows it runs the ``numba_ones`` kernel.")),
     ]
 )
 

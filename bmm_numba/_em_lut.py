@@ -75,15 +75,28 @@ def _em_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part_T,
             for k in range(n_components):
                 resp[k] *= w
                 nk[k] += resp[k]
-            for c in range(0, KP, LANES):
-                r = vload(resp, c)
+            if KP == 2 * LANES:  # K in 9..16: both halves per word, as in scan_row
+                r0 = vload(resp, 0)
+                r1 = vload(resp, LANES)
                 for j in range(m):
                     g = nonzero[j]
                     word = load_u64(X, n, 8 * g)
-                    low = _nibble_offset(word, g, 0, KP, c)
-                    vstore(vadd_load(r, T, low), T, low)
-                    high = _nibble_offset(word >> np.uint64(32), g, 1, KP, c)
-                    vstore(vadd_load(r, T, high), T, high)
+                    low = _nibble_offset(word, g, 0, KP, 0)
+                    high = _nibble_offset(word >> np.uint64(32), g, 1, KP, 0)
+                    vstore(vadd_load(r0, T, low), T, low)
+                    vstore(vadd_load(r1, T, low + np.uint64(LANES)), T, low + np.uint64(LANES))
+                    vstore(vadd_load(r0, T, high), T, high)
+                    vstore(vadd_load(r1, T, high + np.uint64(LANES)), T, high + np.uint64(LANES))
+            else:
+                for c in range(0, KP, LANES):
+                    r = vload(resp, c)
+                    for j in range(m):
+                        g = nonzero[j]
+                        word = load_u64(X, n, 8 * g)
+                        low = _nibble_offset(word, g, 0, KP, c)
+                        vstore(vadd_load(r, T, low), T, low)
+                        high = _nibble_offset(word >> np.uint64(32), g, 1, KP, c)
+                        vstore(vadd_load(r, T, high), T, high)
             if D % 8:
                 low_base = (32 * (D // 8) + tail_low) * KP
                 high_base = (32 * (D // 8) + 16 + tail_high) * KP

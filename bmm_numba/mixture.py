@@ -436,7 +436,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             nk, S, observed, log_prob_norm = em_statistics(data, w, mu, pi, kernel)
-            lower_bound = float(w @ log_prob_norm / total)
+            # not `w @ log_prob_norm`: a BLAS call here wakes OpenBLAS's threads, which then spin
+            # against Numba's threads in the next pass (10 iterations on MNIST train, 2 cores:
+            # 0.50 s with the BLAS dot, 0.20 s without)
+            lower_bound = float(np.sum(w * log_prob_norm) / total)
             lower_bounds.append(lower_bound)
             mu, pi, records = m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm)
             reseeded += [(n_iter, k, n) for k, n in records]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, e_step
-from bmm_numba._e_step_lut import LUT_MIN_ROWS, _lut_rows_parallel, _prepare, lut_e_step
+from bmm_numba._e_step_lut import LUT_MIN_ROWS, _build_table, _lut_rows_parallel, lut_e_step
 from bmm_numba._exp import EXP_UNDERFLOW, exp_nonpositive
 from bmm_numba._jit import JIT_DISABLED
 from bmm_numba._validation import check_e_step_inputs
@@ -87,7 +87,7 @@ def test_table_kernel_has_one_specialisation(rng):
     for Xv in (X, X.astype(bool), X.astype(np.float32), np.asfortranarray(X), X.tolist()):
         E_STEPS["numba"](Xv, mu.astype(np.float32), pi)
     assert len(_lut_rows_parallel.signatures) == 1, _lut_rows_parallel.signatures
-    assert len(_prepare.signatures) == 1, _prepare.signatures
+    assert len(_build_table.signatures) == 1, _build_table.signatures
 
 
 def test_exp_nonpositive_matches_numpy_to_a_few_ulp():
