@@ -39,7 +39,8 @@ from ._jit import JIT_OPTIONS, build_serial_and_parallel
 from ._simd import LANES, load_u64, vadd, vadd_load, vload, vstore, vzero
 from ._threads import parallel_guard
 
-__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "scan_row", "LUT_MIN_ROWS", "BLOCK_ROWS"]
+__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "run_table_pass", "scan_row", "LUT_MIN_ROWS",
+           "BLOCK_ROWS"]
 
 #: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
@@ -172,22 +173,107 @@ def scan_row(X, n, lut, bias, nonzero, acc):
     return m, tail_low, tail_high, seen
 
 
-def _lut_rows_body(X, lut, bias, gamma, log_norm, seen_high_bits):
+@numba.njit(**JIT_OPTIONS)
+def _nibble_offset(word, g, high, KP, c):
+    """Offset of lane ``c`` of ``T[2g + high, code]`` (same layout as the look-up table)."""
+    code = ((word & np.uint64(0x01010101)) * np.uint64(0x01020408) >> np.uint64(24)) & np.uint64(15)
+    return (np.uint64(32 * g + 16 * high) + code) * np.uint64(KP) + np.uint64(c)
+
+
+def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part_T, part_nk, gamma,
+                     log_norm, seen_high_bits, accumulate, write_resp):
+    """Rows in fixed blocks: log-joint by table, normalise; optionally keep and accumulate.
+
+    ``write_resp``: responsibilities into ``gamma[n]``.  ``accumulate``: weighted
+    responsibilities into the block's partial pattern table ``part_T[b]`` and mass
+    ``part_nk[b]`` (the fused EM pass, :mod:`bmm_numba._em_lut`).  One body serves the E-step
+    and the EM pass: a second kernel cost 1 s more of cold compile in the first ``fit``.
+    """
     N, D = X.shape
     KP = bias.shape[0]
-    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    for block in prange(n_blocks):
+    n_blocks = part_nk.shape[0]
+    for b in prange(n_blocks):
+        T = part_T[b]
+        nk = part_nk[b]
+        for i in range(T.shape[0] if accumulate else 0):
+            T[i] = 0.0
+        for k in range(KP):
+            nk[k] = 0.0
         nonzero = np.empty(D // 8 + 1, np.int64)
         acc = np.empty(KP)
+        resp = np.zeros(KP)  # lanes >= K stay 0
         seen = np.uint64(0)
-        for n in range(block * BLOCK_ROWS, min(N, (block + 1) * BLOCK_ROWS)):
-            seen |= scan_row(X, n, lut, bias, nonzero, acc)[3]
-            log_norm[n] = _normalise_into(acc, gamma[n])
-        seen_high_bits[block] = (seen & _HIGH_BITS) != 0
+        for n in range(b * block_rows, min(N, (b + 1) * block_rows)):
+            m, tail_low, tail_high, seen_row = scan_row(X, n, lut, bias, nonzero, acc)
+            seen |= seen_row
+            log_norm[n] = _normalise_into(acc, resp[:n_components])
+            if write_resp:
+                for k in range(n_components):
+                    gamma[n, k] = resp[k]
+            if not accumulate:
+                continue
+            w = sample_weight[n]
+            for k in range(n_components):
+                resp[k] *= w
+                nk[k] += resp[k]
+            if KP == 2 * LANES:  # K in 9..16: both halves per word, as in scan_row
+                r0 = vload(resp, 0)
+                r1 = vload(resp, LANES)
+                for j in range(m):
+                    g = nonzero[j]
+                    word = load_u64(X, n, 8 * g)
+                    low = _nibble_offset(word, g, 0, KP, 0)
+                    high = _nibble_offset(word >> np.uint64(32), g, 1, KP, 0)
+                    vstore(vadd_load(r0, T, low), T, low)
+                    vstore(vadd_load(r1, T, low + np.uint64(LANES)), T, low + np.uint64(LANES))
+                    vstore(vadd_load(r0, T, high), T, high)
+                    vstore(vadd_load(r1, T, high + np.uint64(LANES)), T, high + np.uint64(LANES))
+            else:
+                for c in range(0, KP, LANES):
+                    r = vload(resp, c)
+                    for j in range(m):
+                        g = nonzero[j]
+                        word = load_u64(X, n, 8 * g)
+                        low = _nibble_offset(word, g, 0, KP, c)
+                        vstore(vadd_load(r, T, low), T, low)
+                        high = _nibble_offset(word >> np.uint64(32), g, 1, KP, c)
+                        vstore(vadd_load(r, T, high), T, high)
+            if D % 8:
+                low_base = (32 * (D // 8) + tail_low) * KP
+                high_base = (32 * (D // 8) + 16 + tail_high) * KP
+                for k in range(KP):
+                    T[low_base + k] += resp[k]
+                    T[high_base + k] += resp[k]
+        seen_high_bits[b] = (seen & _HIGH_BITS) != 0
 
 
 _build_table = build_serial_and_parallel(_build_table_body)[0]  # small: always serial
-_lut_rows_serial, _lut_rows_parallel = build_serial_and_parallel(_lut_rows_body)
+_table_pass_serial, _table_pass_parallel = build_serial_and_parallel(_table_pass_body)
+
+
+def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None, sample_weight=None,
+                   parallel=True):
+    """Run :func:`_table_pass_body`; accumulate into ``part_T`` unless it has no columns.
+
+    Returns ``log p(x_n)``, shape (n_samples,).  Raises ``ValueError`` if X held a value other
+    than 0 and 1 (checked after the pass, before anything is returned).
+    """
+    N = X.shape[0]
+    accumulate = part_T.shape[1] > 0
+    weights = np.ones(N) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    out = np.empty((1, n_components)) if gamma is None else gamma
+    log_norm = np.empty(N)
+    seen_high_bits = np.zeros(part_nk.shape[0], dtype=np.bool_)
+    args = (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
+            accumulate, gamma is not None)
+    if parallel:
+        with parallel_guard():
+            _table_pass_parallel(*args)
+    else:
+        _table_pass_serial(*args)
+    if seen_high_bits.any():
+        raise ValueError("X must contain only 0 and 1; found values greater than 1")
+    return log_norm
 
 
 def prepare_table(mu, pi):
@@ -243,17 +329,11 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
     K = mu.shape[0]
     lut, bias = prepare_table(mu, pi)
     gamma = np.empty((N, K))
-    log_norm = np.empty(N)
-    seen_high_bits = np.zeros((N + BLOCK_ROWS - 1) // BLOCK_ROWS, dtype=np.bool_)
+    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
     if parallel is None:
         parallel = N * D * K >= PARALLEL_MIN_WORK
-    if parallel:
-        with parallel_guard():
-            _lut_rows_parallel(X, lut, bias, gamma, log_norm, seen_high_bits)
-    else:
-        _lut_rows_serial(X, lut, bias, gamma, log_norm, seen_high_bits)
-    if seen_high_bits.any():
-        raise ValueError("X must contain only 0 and 1; found values greater than 1")
+    log_norm = run_table_pass(X, lut, bias, K, BLOCK_ROWS, np.empty((n_blocks, 0)), np.empty((n_blocks, bias.shape[0])),
+                              gamma=gamma, parallel=parallel)
     return (gamma, log_norm) if return_log_norm else gamma
 
 
