@@ -144,3 +144,26 @@ def test_parallel_build_from_cache_is_really_parallel(tmp_path):
         assert proc.returncode == 0, f"{run}: {proc.stderr[-3000:]}"
         assert "layer" in proc.stdout, run
     assert any((tmp_path / "cache").rglob("*.nbi"))
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="caching needs the JIT")
+@pytest.mark.parametrize("cache_setting", ["unwritable cache dir", "BMM_NUMBA_CACHE=0"])
+def test_import_and_run_without_a_usable_cache(cache_setting, tmp_path):
+    """A read-only install (no writable cache location) must still import and compute, uncached."""
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    env = dict(os.environ)
+    if cache_setting == "BMM_NUMBA_CACHE=0":
+        env["BMM_NUMBA_CACHE"] = "0"
+    else:  # a cache path that cannot be created, whatever the user's permissions (root included)
+        env["NUMBA_CACHE_DIR"] = str(blocker / "cache")
+        env.pop("BMM_NUMBA_CACHE", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    code = ("import numpy as np; from bmm_numba import e_step; "
+            "X = (np.arange(600 * 16).reshape(600, 16) % 3 == 0).astype(np.uint8); "
+            "g = e_step(X, np.full((2, 16), 0.3) + np.eye(2, 16) * 0.4, [0.5, 0.5]); "
+            "assert np.allclose(g.sum(axis=1), 1.0); print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
+    assert not any(tmp_path.rglob("*.nbi"))
