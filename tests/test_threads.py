@@ -167,3 +167,17 @@ def test_import_and_run_without_a_usable_cache(cache_setting, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")
     assert not any(tmp_path.rglob("*.nbi"))
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT or os.environ.get("BMM_NUMBA_CACHE") == "0",
+                    reason="caching needs the JIT and BMM_NUMBA_CACHE on")
+def test_jit_helper_degrades_to_no_cache_when_numba_cannot_locate_one():
+    """A function with no cache locator (here: source from exec) makes enable_caching raise."""
+    from bmm_numba import _jit
+
+    namespace = {}
+    exec("def double(x):\n    return 2 * x\n", namespace)
+    serial, parallel = _jit.build_serial_and_parallel(namespace["double"])
+    assert serial(21) == 42 and parallel(21) == 42
+    with pytest.raises(RuntimeError, match="cannot cache"):  # what _jit swallowed
+        numba.njit(namespace["double"]).enable_caching()
