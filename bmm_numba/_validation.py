@@ -6,8 +6,8 @@ argument once to the single layout the kernels take, so every compiled kernel ha
 specialisation whatever the caller passed:
 
 * ``X``  -> ``uint8``, 2-D, C-contiguous, writeable (a read-only array is a distinct Numba type);
-* ``mu`` -> ``float64``, 2-D, C-contiguous, a fresh copy;
-* ``pi`` -> ``float64``, 1-D, C-contiguous, a fresh copy.
+* ``mu`` -> ``float64``, 2-D, C-contiguous, writeable (converted only when needed);
+* ``pi`` -> ``float64``, 1-D, C-contiguous, writeable (converted only when needed).
 
 Inputs are never modified.
 """
@@ -93,6 +93,16 @@ def _check_X(X, name, *, defer_uint8_values):
     return out, values_checked
 
 
+def _as_c_float64(arr):
+    """``arr`` as C-contiguous writeable float64: the same array when it already is one.
+
+    The kernels only read parameters, so no copy is needed to protect the caller's array; a
+    read-only array is copied because Numba compiles it as a different type.
+    """
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    return out if out.flags.writeable else out.copy()
+
+
 def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate mixture parameters and return float64 copies.
 
@@ -108,6 +118,8 @@ def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     mu : ndarray of shape (n_components, n_features), float64, C-contiguous
+        The caller's array itself when it already is C-contiguous writeable float64 (the
+        kernels never write to it), else a converted copy.
     pi : ndarray of shape (n_components,), float64
     """
     mu_arr = _as_array(mu, "mu")
@@ -120,8 +132,10 @@ def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("mu is empty: need at least one component (one row)")
     if mu_arr.shape[1] != n_features:
         raise ValueError(f"mu has {mu_arr.shape[1]} features (columns) but X has {n_features}")
-    mu64 = np.array(mu_arr, dtype=np.float64, order="C")
-    if not np.all((mu64 > 0.0) & (mu64 < 1.0)):
+    mu64 = _as_c_float64(mu_arr)
+    # min/max propagate NaN, so this also rejects NaN; two reductions, no temporaries
+    # (check_params took 15 us for 10 x 784 with the elementwise form, most of a 5-row E-step)
+    if not (mu64.min() > 0.0 and mu64.max() < 1.0):
         n_nan = int(np.isnan(mu64).sum())
         raise ValueError(
             "mu must lie in the open interval (0, 1) with no NaN; "
@@ -136,8 +150,8 @@ def check_params(mu, pi, n_features: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"pi must be 1-D of shape (n_components,); got shape {pi_arr.shape}")
     if pi_arr.shape[0] != n_components:
         raise ValueError(f"pi has {pi_arr.shape[0]} entries but mu has {n_components} components (rows)")
-    pi64 = np.array(pi_arr, dtype=np.float64, order="C")
-    if not np.all(np.isfinite(pi64)) or np.any(pi64 < 0):
+    pi64 = _as_c_float64(pi_arr)
+    if not (pi64.min() >= 0.0 and pi64.max() < np.inf):
         raise ValueError(f"pi must be finite and non-negative; got {pi64.tolist()[:10]}")
     total = float(pi64.sum())
     if abs(total - 1.0) > PI_SUM_ATOL:
