@@ -36,7 +36,20 @@ from ._e_step_numba import PARALLEL_MIN_WORK, run_compiled
 from ._e_step_numpy import log_pi
 from ._exp import exp_nonpositive
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
-from ._simd import LANES, load_u64, vadd, vadd_load, vload, vstore, vzero
+from ._simd import (
+    LANES,
+    hmax,
+    hsum,
+    load_u64,
+    vadd,
+    vadd_load,
+    vexp_shifted,
+    vload,
+    vmax,
+    vscale,
+    vstore,
+    vzero,
+)
 from ._threads import parallel_guard
 
 __all__ = ["lut_e_step", "numba_fastest", "prepare_table", "run_table_pass", "scan_row", "LUT_MIN_ROWS",
@@ -78,6 +91,26 @@ def _normalise_into(acc, row):
         total += acc[k]
     for k in range(K):
         row[k] = acc[k] / total
+    return top + np.log(total)
+
+
+@numba.njit(**JIT_OPTIONS)
+def _normalise16(acc, resp):
+    """:func:`_normalise_into` for 16 lanes held as two vectors (K in 9..16; pad lanes are -inf).
+
+    Max, exp, sum and scaling in vector registers: the scalar form spent ~4 ms of a 16 ms
+    single-thread E-step on MNIST in serial max/sum chains and the remainder lanes; this one
+    writes all 16 lanes of ``resp`` (pads become 0) and returns ``logsumexp``.
+    """
+    a0 = vload(acc, 0)
+    a1 = vload(acc, LANES)
+    top = hmax(vmax(a0, a1))
+    e0 = vexp_shifted(a0, top)
+    e1 = vexp_shifted(a1, top)
+    total = hsum(vadd(e0, e1))
+    inverse = 1.0 / total
+    vstore(vscale(e0, inverse), resp, 0)
+    vstore(vscale(e1, inverse), resp, LANES)
     return top + np.log(total)
 
 
@@ -206,7 +239,10 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
         for n in range(b * block_rows, min(N, (b + 1) * block_rows)):
             m, tail_low, tail_high, seen_row = scan_row(X, n, lut, bias, nonzero, acc)
             seen |= seen_row
-            log_norm[n] = _normalise_into(acc, resp[:n_components])
+            if KP == 2 * LANES:
+                log_norm[n] = _normalise16(acc, resp)
+            else:
+                log_norm[n] = _normalise_into(acc, resp[:n_components])
             if write_resp:
                 for k in range(n_components):
                     gamma[n, k] = resp[k]
@@ -286,7 +322,7 @@ def prepare_table(mu, pi):
     weights = np.zeros((D_pad, KP))
     weights[:D, :K] = (np.log(mu) - log_1m_mu).T
     bias = _aligned_empty(KP)
-    bias[:] = 0.0
+    bias[:] = -np.inf  # pad lanes: -inf, so they get responsibility exp(-inf) = 0
     bias[:K] = log_pi(pi) + log_1m_mu.sum(axis=1)
     lut = _aligned_empty(D_pad // 4 * 16 * KP)
     _build_table(weights, lut)

@@ -108,3 +108,33 @@ def test_exp_nonpositive_matches_numpy_to_a_few_ulp():
     got_below = np.empty_like(below)
     apply(below, got_below)
     assert np.all(got_below == 0.0)
+
+
+def test_vector_exp_and_reductions():
+    import numba
+
+    from bmm_numba._simd import hmax, hsum, vexp_shifted, vload, vmax, vscale, vstore
+
+    @numba.njit
+    def exp_all(x, top, out):
+        for i in range(0, x.size, 8):
+            vstore(vexp_shifted(vload(x, i), top), out, i)
+
+    @numba.njit
+    def reductions(x):
+        return hmax(vmax(vload(x, 0), vload(x, 8))), hsum(vload(x, 0)), hsum(vscale(vload(x, 8), 0.5))
+
+    x = np.concatenate([-np.logspace(-15, np.log10(-EXP_UNDERFLOW), 4000), np.linspace(EXP_UNDERFLOW, 0, 3997),
+                        [0.0, -0.0, -5e-324]])
+    got = np.empty_like(x)
+    exp_all(x + 2.5, 2.5, got)  # shifted by top = 2.5
+    np.testing.assert_allclose(got, np.exp(x), rtol=8 * np.finfo(float).eps, atol=0)
+    below = np.array([EXP_UNDERFLOW - 1.0, -745.2, -1e4, -np.inf, -800.0, -709.0, -1e300, -np.inf])
+    got_below = np.empty(8)
+    exp_all(below, 0.0, got_below)
+    assert np.all(got_below == 0.0)
+    y = np.array([3.0, -1.0, 7.5, 2.0, -np.inf, 0.0, 1.0, 4.0, 9.0, -2.0, 0.5, 8.0, 1.0, 1.0, 1.0, 1.0])
+    top, total, half = reductions(y)
+    assert top == 9.0
+    assert total == -np.inf  # the -inf lane
+    assert half == 0.5 * y[8:].sum()
