@@ -52,7 +52,7 @@ from ._simd import (
 )
 from ._threads import parallel_guard
 
-__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "run_table_pass", "scan_row", "LUT_MIN_ROWS",
+__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "run_table_pass", "list_row", "table_sums", "LUT_MIN_ROWS",
            "BLOCK_ROWS"]
 
 #: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
@@ -137,8 +137,8 @@ def _build_table_body(weights, lut):
 
 
 @numba.njit(**JIT_OPTIONS)
-def scan_row(X, n, lut, bias, nonzero, acc):
-    """Log-joint of row ``n`` into ``acc`` (KP lanes); list its non-zero words in ``nonzero``.
+def list_row(X, n, nonzero):
+    """List the non-zero 8-byte words of row ``n`` in ``nonzero``; code the bytes after them.
 
     Returns
     -------
@@ -150,7 +150,6 @@ def scan_row(X, n, lut, bias, nonzero, acc):
         OR of every byte of the row, for the 0/1 check.
     """
     D = X.shape[1]
-    KP = bias.shape[0]
     n_words = D // 8
     seen = np.uint64(0)
     m = 0
@@ -159,6 +158,24 @@ def scan_row(X, n, lut, bias, nonzero, acc):
         seen |= word
         nonzero[m] = g
         m += word != 0
+    tail_low = 0
+    tail_high = 0
+    for j in range(D - 8 * n_words):
+        value = np.int64(X[n, 8 * n_words + j])
+        seen |= np.uint64(value)
+        if j < 4:
+            tail_low |= (value & 1) << j
+        else:
+            tail_high |= (value & 1) << (j - 4)
+    return m, tail_low, tail_high, seen
+
+
+@numba.njit(**JIT_OPTIONS)
+def table_sums(X, n, lut, bias, nonzero, m, tail_low, tail_high, acc):
+    """Log-joint of row ``n`` into ``acc`` (KP lanes), from the row's list (:func:`list_row`)."""
+    D = X.shape[1]
+    KP = bias.shape[0]
+    n_words = D // 8
     if KP == 2 * LANES:
         # K in 9..16, the common case: both halves in one loop, four independent chains
         # (13.6 ms against 18.0 ms for the generic loop below, MNIST train, K = 10, one thread)
@@ -189,21 +206,11 @@ def scan_row(X, n, lut, bias, nonzero, acc):
                     high, lut, (np.uint64(32 * g + 16) + _nibble(word >> np.uint64(32))) * np.uint64(KP) + np.uint64(c)
                 )
             vstore(vadd(low, high), acc, c)
-    tail_low = 0
-    tail_high = 0
-    for j in range(D - 8 * n_words):
-        value = np.int64(X[n, 8 * n_words + j])
-        seen |= np.uint64(value)
-        if j < 4:
-            tail_low |= (value & 1) << j
-        else:
-            tail_high |= (value & 1) << (j - 4)
     if D % 8:
         low_base = (32 * n_words + tail_low) * KP
         high_base = (32 * n_words + 16 + tail_high) * KP
         for k in range(KP):
             acc[k] += lut[low_base + k] + lut[high_base + k]
-    return m, tail_low, tail_high, seen
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -214,13 +221,15 @@ def _nibble_offset(word, g, high, KP, c):
 
 
 def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part_T, part_nk, gamma,
-                     log_norm, seen_high_bits, accumulate, write_resp):
+                     log_norm, seen_high_bits, accumulate, write_resp, read_resp):
     """Rows in fixed blocks: log-joint by table, normalise; optionally keep and accumulate.
 
     ``write_resp``: responsibilities into ``gamma[n]``.  ``accumulate``: weighted
     responsibilities into the block's partial pattern table ``part_T[b]`` and mass
-    ``part_nk[b]`` (the fused EM pass, :mod:`bmm_numba._em_lut`).  One body serves the E-step
-    and the EM pass: a second kernel cost 1 s more of cold compile in the first ``fit``.
+    ``part_nk[b]`` (the fused EM pass, :mod:`bmm_numba._em_lut`).  ``read_resp``: no E-step;
+    accumulate the responsibilities given in ``gamma`` (an M-step from any responsibilities, as
+    at initialisation).  One body serves all three: each extra kernel cost ~1 s more of cold
+    compile in the first ``fit``.
     """
     N, D = X.shape
     KP = bias.shape[0]
@@ -237,22 +246,28 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
         resp = np.zeros(KP)  # lanes >= K stay 0
         seen = np.uint64(0)
         for n in range(b * block_rows, min(N, (b + 1) * block_rows)):
-            m, tail_low, tail_high, seen_row = scan_row(X, n, lut, bias, nonzero, acc)
+            m, tail_low, tail_high, seen_row = list_row(X, n, nonzero)
             seen |= seen_row
-            if KP == 2 * LANES:
-                log_norm[n] = _normalise16(acc, resp)
-            else:
-                log_norm[n] = _normalise_into(acc, resp[:n_components])
-            if write_resp:
+            if read_resp:
                 for k in range(n_components):
-                    gamma[n, k] = resp[k]
+                    resp[k] = gamma[n, k]
+                log_norm[n] = 0.0
+            else:
+                table_sums(X, n, lut, bias, nonzero, m, tail_low, tail_high, acc)
+                if KP == 2 * LANES:
+                    log_norm[n] = _normalise16(acc, resp)
+                else:
+                    log_norm[n] = _normalise_into(acc, resp[:n_components])
+                if write_resp:
+                    for k in range(n_components):
+                        gamma[n, k] = resp[k]
             if not accumulate:
                 continue
             w = sample_weight[n]
             for k in range(n_components):
                 resp[k] *= w
                 nk[k] += resp[k]
-            if KP == 2 * LANES:  # K in 9..16: both halves per word, as in scan_row
+            if KP == 2 * LANES:  # K in 9..16: both halves per word, as in table_sums
                 r0 = vload(resp, 0)
                 r1 = vload(resp, LANES)
                 for j in range(m):
@@ -288,20 +303,26 @@ _table_pass_serial, _table_pass_parallel = build_serial_and_parallel(_table_pass
 
 
 def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None, sample_weight=None,
-                   parallel=True):
+                   given_resp=None, parallel=True):
     """Run :func:`_table_pass_body`; accumulate into ``part_T`` unless it has no columns.
 
-    Returns ``log p(x_n)``, shape (n_samples,).  Raises ``ValueError`` if X held a value other
-    than 0 and 1 (checked after the pass, before anything is returned).
+    ``gamma``: where to write responsibilities.  ``given_resp``: responsibilities to accumulate
+    instead of computing them (``lut`` is then not read).
+
+    Returns ``log p(x_n)``, shape (n_samples,) (zeros with ``given_resp``).  Raises ``ValueError``
+    if X held a value other than 0 and 1 (checked after the pass, before anything is returned).
     """
     N = X.shape[0]
     accumulate = part_T.shape[1] > 0
     weights = np.ones(N) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
-    out = np.empty((1, n_components)) if gamma is None else gamma
+    if given_resp is not None:
+        out = np.ascontiguousarray(given_resp, dtype=np.float64)
+    else:
+        out = np.empty((1, n_components)) if gamma is None else gamma
     log_norm = np.empty(N)
     seen_high_bits = np.zeros(part_nk.shape[0], dtype=np.bool_)
     args = (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
-            accumulate, gamma is not None)
+            accumulate, gamma is not None, given_resp is not None)
     if parallel:
         with parallel_guard():
             _table_pass_parallel(*args)
@@ -313,7 +334,7 @@ def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, g
 
 
 def prepare_table(mu, pi):
-    """``(lut, bias)`` for :func:`scan_row`: the look-up table and the padded bias, 64-byte aligned."""
+    """``(lut, bias)`` for :func:`table_sums`: the look-up table and the padded bias, 64-byte aligned."""
     K, D = mu.shape
     KP = LANES * ((K + LANES - 1) // LANES)
     D_pad = 8 * ((D + 7) // 8)

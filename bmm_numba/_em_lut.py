@@ -23,8 +23,9 @@ import numpy as np
 
 from ._e_step_lut import prepare_table, run_table_pass
 from ._jit import build_serial_and_parallel
+from ._simd import LANES
 
-__all__ = ["lut_em_pass", "EM_BLOCKS", "em_blocks"]
+__all__ = ["lut_em_pass", "lut_stats", "EM_BLOCKS", "em_blocks"]
 
 #: Most row blocks (and partial tables) per pass.  Each partial table is ``Q * 16 * KP`` floats
 #: (400 KB on MNIST, K = 10): 64 of them cost more in page faults and zeroing than the pass
@@ -109,3 +110,37 @@ def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True):
     S = np.empty((K, D))
     _combine(part_T, part_nk, D, T, nk_padded, S)
     return nk_padded[:K].copy(), S, log_norm
+
+
+def lut_stats(X, rw, *, parallel=True):
+    """M-step statistics from given responsibilities, by pattern tables (no E-step).
+
+    The accumulation of :func:`lut_em_pass` alone, for responsibilities that do not come from
+    the table E-step (initialisation).  It runs in the same compiled kernel, so a first ``fit``
+    compiles one kernel fewer (1.2 s of cold compile on the 2-core machine).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), uint8, C-contiguous
+    rw : ndarray of shape (n_samples, n_components)
+        Responsibilities times sample weights.
+    parallel : bool, default=True
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+    S : ndarray of shape (n_components, n_features)
+    """
+    N, D = X.shape
+    K = rw.shape[1]
+    KP = LANES * ((K + LANES - 1) // LANES)
+    n_patterns = ((D + 7) // 8) * 2 * 16 * KP
+    block_rows, n_blocks = em_blocks(N)
+    part_T = np.empty((n_blocks, n_patterns))
+    part_nk = np.empty((n_blocks, KP))
+    run_table_pass(X, np.empty(0), np.zeros(KP), K, block_rows, part_T, part_nk, given_resp=rw, parallel=parallel)
+    T = np.empty(n_patterns)
+    nk_padded = np.empty(KP)
+    S = np.empty((K, D))
+    _combine(part_T, part_nk, D, T, nk_padded, S)
+    return nk_padded[:K].copy(), S

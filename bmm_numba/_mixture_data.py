@@ -22,7 +22,7 @@ from . import _missing, _sparse
 from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
 from ._e_step_lut import LUT_MIN_ROWS, numba_fastest
 from ._e_step_numba import COMPILED_KERNELS, run_compiled
-from ._em_lut import lut_em_pass
+from ._em_lut import lut_em_pass, lut_stats
 from ._m_step import STATS_IMPLEMENTATIONS
 
 __all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "em_statistics", "kernel_family", "resolved_name"]
@@ -192,6 +192,8 @@ def m_step_stats(data, rw, kernel, parallel=None):
     if family == "numba":
         flag = {"parallel": True if parallel is None else parallel}
         if data.kind == "dense":
+            if data.n_samples >= LUT_MIN_ROWS:  # the table kernel the EM iterations compile anyway
+                return (*lut_stats(data.X, rw, **flag), None)
             return (*STATS_IMPLEMENTATIONS["numba"](data.X, rw, **flag), None)
         if data.kind == "missing":
             return _missing.numba_stats(data.X, rw, **flag)

@@ -54,3 +54,17 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng):
 def test_blocks_depend_on_rows_only():
     assert em_blocks(1) == (1024, 1)
     assert em_blocks(60000) == (3750, 16)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (300, 13, 9), (700, 64, 17), (1000, 29, 3)],
+                         ids=lambda s: "N{}-D{}-K{}".format(*s))
+def test_statistics_of_given_responsibilities(shape, rng):
+    from bmm_numba._em_lut import lut_stats
+
+    n, d, k = shape
+    X = (rng.random((n, d)) < 0.3).astype(np.uint8)
+    rw = rng.random((n, k))
+    nk, S = lut_stats(X, rw)
+    np.testing.assert_allclose(nk, rw.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(S, rw.T @ X, rtol=1e-12, atol=1e-11)
+    np.testing.assert_array_equal(S, lut_stats(X, rw, parallel=False)[1])
