@@ -66,7 +66,7 @@ def _compile_cases():
     lut, bias = prepare_table(mu, pi)
     cases["numba"] = (_table_pass_body, (X, lut, bias, np.ones(8), 10, 256, np.empty((1, 0)),
                                          np.empty((1, bias.shape[0])), *outputs, np.zeros(1, dtype=np.bool_),
-                                         False, True))
+                                         False, True, False))  # accumulate, write_resp, read_resp
     return cases
 
 
