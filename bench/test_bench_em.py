@@ -89,3 +89,28 @@ def test_stepmix(benchmark, em_start):
             model.fit(X)
 
     benchmark.pedantic(fit, rounds=1, iterations=1)
+
+
+POMEGRANATE_ITERATIONS = 2  # about 6 s each on MNIST: 10 would take a minute a round
+
+
+def test_pomegranate(benchmark, em_start):
+    """pomegranate 1.x on the CPU (PyTorch, float32). Install: see the README's benchmark section."""
+    torch = pytest.importorskip("torch", reason="torch not installed (optional peer)")
+    gmm = pytest.importorskip("pomegranate.gmm", reason="pomegranate not installed (optional peer)")
+    distributions = pytest.importorskip("pomegranate.distributions")
+    X, mu0, pi0, source = em_start
+    Xt = torch.tensor(X, dtype=torch.float32)
+    benchmark.group = f"EM: {POMEGRANATE_ITERATIONS} iterations, N={X.shape[0]}, K={K} (pomegranate)"
+    benchmark.extra_info.update(kernel="pomegranate GeneralMixtureModel(Bernoulli), CPU",
+                                iterations=POMEGRANATE_ITERATIONS, data=source)
+
+    def fit():
+        dists = [distributions.Bernoulli(probs=torch.tensor(mu0[k], dtype=torch.float32)) for k in range(K)]
+        model = gmm.GeneralMixtureModel(dists, priors=torch.tensor(pi0, dtype=torch.float32),
+                                        max_iter=POMEGRANATE_ITERATIONS, tol=0.0, verbose=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(Xt)
+
+    benchmark.pedantic(fit, rounds=1, iterations=1)
