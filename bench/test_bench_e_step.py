@@ -56,7 +56,7 @@ def test_e_step(benchmark, article_data, kernel, n):
 
 def _compile_cases():
     """(name, loop body, arguments) for every compiled E-step kernel, on 8 MNIST-shaped rows."""
-    from bmm_numba._e_step_lut import _table_pass_body, prepare_table
+    from bmm_numba._e_step_lut import _table_pass_body, prepare_table, table_pass_arguments
 
     rng = np.random.default_rng(0)
     X, mu, pi = check_e_step_inputs((rng.random((8, 784)) < 0.13).astype(np.uint8),
@@ -64,9 +64,8 @@ def _compile_cases():
     outputs = (np.empty((8, 10)), np.empty(8))
     cases = {name: (spec.body, (X, *spec.prepare(mu, pi), *outputs)) for name, spec in COMPILED_KERNELS.items()}
     lut, bias = prepare_table(mu, pi)
-    cases["numba"] = (_table_pass_body, (X, lut, bias, np.ones(8), 10, 256, np.empty((1, 0)),
-                                         np.empty((1, bias.shape[0])), *outputs, np.zeros(1, dtype=np.bool_),
-                                         False, True, False))  # accumulate, write_resp, read_resp
+    cases["numba"] = (_table_pass_body, table_pass_arguments(X, lut, bias, 10, 256, np.empty((1, 0)),
+                                                             np.empty((1, bias.shape[0])), gamma=outputs[0]))
     return cases
 
 

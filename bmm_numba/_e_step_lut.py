@@ -52,8 +52,18 @@ from ._simd import (
 )
 from ._threads import parallel_guard
 
-__all__ = ["lut_e_step", "numba_fastest", "prepare_table", "run_table_pass", "list_row", "table_sums", "LUT_MIN_ROWS",
-           "BLOCK_ROWS"]
+__all__ = [
+    "lut_e_step",
+    "numba_fastest",
+    "prepare_table",
+    "table_layout",
+    "table_pass_arguments",
+    "run_table_pass",
+    "list_row",
+    "table_sums",
+    "LUT_MIN_ROWS",
+    "BLOCK_ROWS",
+]
 
 #: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
@@ -302,18 +312,15 @@ _build_table = build_serial_and_parallel(_build_table_body)[0]  # small: always 
 _table_pass_serial, _table_pass_parallel = build_serial_and_parallel(_table_pass_body)
 
 
-def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None, sample_weight=None,
-                   given_resp=None, parallel=True):
-    """Run :func:`_table_pass_body`; accumulate into ``part_T`` unless it has no columns.
+def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None,
+                         sample_weight=None, given_resp=None):
+    """Build the argument tuple of :func:`_table_pass_body` (the one place that lists it).
 
     ``gamma``: where to write responsibilities.  ``given_resp``: responsibilities to accumulate
-    instead of computing them (``lut`` is then not read).
-
-    Returns ``log p(x_n)``, shape (n_samples,) (zeros with ``given_resp``).  Raises ``ValueError``
-    if X held a value other than 0 and 1 (checked after the pass, before anything is returned).
+    instead of computing them (``lut`` is then not read).  Accumulates into ``part_T`` unless it
+    has no columns.  Outputs ``log_norm`` and ``seen_high_bits`` are arguments 10 and 11.
     """
     N = X.shape[0]
-    accumulate = part_T.shape[1] > 0
     weights = np.ones(N) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
     if given_resp is not None:
         out = np.ascontiguousarray(given_resp, dtype=np.float64)
@@ -321,22 +328,42 @@ def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, g
         out = np.empty((1, n_components)) if gamma is None else gamma
     log_norm = np.empty(N)
     seen_high_bits = np.zeros(part_nk.shape[0], dtype=np.bool_)
-    args = (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
-            accumulate, gamma is not None, given_resp is not None)
+    return (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
+            part_T.shape[1] > 0, gamma is not None, given_resp is not None)
+
+
+def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, parallel=True, **options):
+    """Run :func:`_table_pass_body` with :func:`table_pass_arguments` (``options``: its keywords).
+
+    Returns ``log p(x_n)``, shape (n_samples,) (zeros with ``given_resp``).  Raises ``ValueError``
+    if X held a value other than 0 and 1 (checked after the pass, before anything is returned).
+    """
+    args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
     if parallel:
         with parallel_guard():
             _table_pass_parallel(*args)
     else:
         _table_pass_serial(*args)
+    log_norm, seen_high_bits = args[9], args[10]
     if seen_high_bits.any():
         raise ValueError("X must contain only 0 and 1; found values greater than 1")
     return log_norm
 
 
+def table_layout(n_components, n_features):
+    """``(KP, n_entries)``: lanes per entry (K padded to a multiple of 8) and table length.
+
+    The table (and each partial pattern table of the fused pass) holds ``16 * KP`` floats for
+    every group of 4 pixels, with the pixels padded to a multiple of 8 (whole words).
+    """
+    KP = LANES * ((n_components + LANES - 1) // LANES)
+    return KP, 8 * ((n_features + 7) // 8) // 4 * 16 * KP
+
+
 def prepare_table(mu, pi):
     """``(lut, bias)`` for :func:`table_sums`: the look-up table and the padded bias, 64-byte aligned."""
     K, D = mu.shape
-    KP = LANES * ((K + LANES - 1) // LANES)
+    KP, n_entries = table_layout(K, D)
     D_pad = 8 * ((D + 7) // 8)
     # the logs in NumPy: its vectorised log is ~4x faster than Numba's scalar calls here
     log_1m_mu = np.log1p(-mu)
@@ -345,7 +372,7 @@ def prepare_table(mu, pi):
     bias = _aligned_empty(KP)
     bias[:] = -np.inf  # pad lanes: -inf, so they get responsibility exp(-inf) = 0
     bias[:K] = log_pi(pi) + log_1m_mu.sum(axis=1)
-    lut = _aligned_empty(D_pad // 4 * 16 * KP)
+    lut = _aligned_empty(n_entries)
     _build_table(weights, lut)
     return lut, bias
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._e_step_lut import prepare_table, run_table_pass
+from ._e_step_lut import prepare_table, run_table_pass, table_layout
 from ._jit import build_serial_and_parallel
-from ._simd import LANES
 
 __all__ = ["lut_em_pass", "lut_stats", "EM_BLOCKS", "em_blocks"]
 
@@ -96,20 +95,8 @@ def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True):
     log_norm : ndarray of shape (n_samples,)
         ``log p(x_n)`` under ``(mu, pi)`` (unweighted).
     """
-    N, D = X.shape
-    K = mu.shape[0]
     lut, bias = prepare_table(mu, pi)
-    KP = bias.shape[0]
-    block_rows, n_blocks = em_blocks(N)
-    part_T = np.empty((n_blocks, lut.shape[0]))
-    part_nk = np.empty((n_blocks, KP))
-    log_norm = run_table_pass(X, lut, bias, K, block_rows, part_T, part_nk, sample_weight=sample_weight,
-                              parallel=parallel)
-    T = np.empty(lut.shape[0])
-    nk_padded = np.empty(KP)
-    S = np.empty((K, D))
-    _combine(part_T, part_nk, D, T, nk_padded, S)
-    return nk_padded[:K].copy(), S, log_norm
+    return _accumulate(X, lut, bias, mu.shape[0], lut.shape[0], sample_weight=sample_weight, parallel=parallel)
 
 
 def lut_stats(X, rw, *, parallel=True):
@@ -131,16 +118,26 @@ def lut_stats(X, rw, *, parallel=True):
     nk : ndarray of shape (n_components,)
     S : ndarray of shape (n_components, n_features)
     """
-    N, D = X.shape
     K = rw.shape[1]
-    KP = LANES * ((K + LANES - 1) // LANES)
-    n_patterns = ((D + 7) // 8) * 2 * 16 * KP
+    KP, n_entries = table_layout(K, X.shape[1])
+    # no table is read when the responsibilities are given: an empty one keeps the kernel's types
+    nk, S, _ = _accumulate(X, np.empty(0), np.zeros(KP), K, n_entries, given_resp=rw, parallel=parallel)
+    return nk, S
+
+
+def _accumulate(X, lut, bias, n_components, n_entries, **pass_options):
+    """Run the table pass into per-block pattern tables, then combine them in block order.
+
+    Returns ``(nk, S, log_norm)``; ``pass_options`` go to :func:`run_table_pass`.
+    """
+    N, D = X.shape
+    KP = bias.shape[0]
     block_rows, n_blocks = em_blocks(N)
-    part_T = np.empty((n_blocks, n_patterns))
+    part_T = np.empty((n_blocks, n_entries))
     part_nk = np.empty((n_blocks, KP))
-    run_table_pass(X, np.empty(0), np.zeros(KP), K, block_rows, part_T, part_nk, given_resp=rw, parallel=parallel)
-    T = np.empty(n_patterns)
+    log_norm = run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, **pass_options)
+    T = np.empty(n_entries)
     nk_padded = np.empty(KP)
-    S = np.empty((K, D))
+    S = np.empty((n_components, D))
     _combine(part_T, part_nk, D, T, nk_padded, S)
-    return nk_padded[:K].copy(), S
+    return nk_padded[:n_components].copy(), S, log_norm
