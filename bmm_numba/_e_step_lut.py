@@ -37,10 +37,15 @@ from ._e_step_numpy import log_pi
 from ._exp import exp_nonpositive
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
 from ._simd import (
+    CHUNK_BYTES,
     LANES,
+    any_above_one,
     hmax,
     hsum,
+    list_nibbles,
     load_u64,
+    seen_none,
+    seen_or,
     vadd,
     vadd_load,
     vexp_shifted,
@@ -59,7 +64,8 @@ __all__ = [
     "table_layout",
     "table_pass_arguments",
     "run_table_pass",
-    "list_row",
+    "list_rows",
+    "list_stride",
     "table_sums",
     "LUT_MIN_ROWS",
     "BLOCK_ROWS",
@@ -68,60 +74,57 @@ __all__ = [
 #: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
 
+#: Rows listed before their sums run (the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
+#: 200 KB on MNIST).
+LIST_ROWS = 256
+
 #: Below this many rows, building the table (~80 us for D = 784, K = 10) costs more than it
 #: saves (~0.4 us a row); the ``numba_ones`` kernel runs.
 LUT_MIN_ROWS = 192
 
-_NIBBLE_BITS = np.uint64(0x01010101)
-_GATHER = np.uint64(0x01020408)  # moves bit 0 of bytes 0..3 to bits 24..27 (no carries)
-_HIGH_BITS = np.uint64(0xFEFEFEFEFEFEFEFE)
+_BYTE_BITS = np.uint64(0x0101010101010101)
+_GATHER8 = np.uint64(0x0102040810204080)  # moves bit 0 of byte j to bit 56 + j (no carries)
 
 
 @numba.njit(**JIT_OPTIONS)
-def _nibble(word):
-    """4-bit code of bit 0 of the four low bytes of ``word``."""
-    return ((word & _NIBBLE_BITS) * _GATHER >> np.uint64(24)) & np.uint64(15)
+def _normalise_into(acc, at, K):
+    """Softmax of ``acc[at:at + K]`` in place, pad lanes up to the next multiple of 8 set to 0.
 
-
-@numba.njit(**JIT_OPTIONS)
-def _normalise_into(acc, row):
-    """Write ``softmax(acc[:K])`` into ``row`` (length K); return ``logsumexp(acc[:K])``.
-
-    Same maths as the per-row log-sum-exp of the other kernels, with a branch-free ``exp``
-    (:mod:`bmm_numba._exp`) so the K exponentials vectorise (4.0 -> 1.0 ms on MNIST, 1 thread).
+    Returns ``(top, total)`` with ``logsumexp = top + log(total)``: the caller takes the log only
+    where it needs it.  Same maths as the per-row log-sum-exp of the other kernels, with a
+    branch-free ``exp`` (:mod:`bmm_numba._exp`) so the K exponentials vectorise.
     """
-    K = row.shape[0]
-    top = acc[0]
+    top = acc[at]
     for k in range(1, K):
-        top = max(top, acc[k])
-    for k in range(K):
-        acc[k] = exp_nonpositive(acc[k] - top)
+        top = max(top, acc[at + k])
     total = 0.0
     for k in range(K):
-        total += acc[k]
+        acc[at + k] = exp_nonpositive(acc[at + k] - top)
+        total += acc[at + k]
+    inverse = 1.0 / total
     for k in range(K):
-        row[k] = acc[k] / total
-    return top + np.log(total)
+        acc[at + k] *= inverse
+    for k in range(K, LANES * ((K + LANES - 1) // LANES)):
+        acc[at + k] = 0.0
+    return top, total
 
 
 @numba.njit(**JIT_OPTIONS)
-def _normalise16(acc, resp):
+def _normalise16(acc, at):
     """:func:`_normalise_into` for 16 lanes held as two vectors (K in 9..16; pad lanes are -inf).
 
-    Max, exp, sum and scaling in vector registers: the scalar form spent ~4 ms of a 16 ms
-    single-thread E-step on MNIST in serial max/sum chains and the remainder lanes; this one
-    writes all 16 lanes of ``resp`` (pads become 0) and returns ``logsumexp``.
+    Max, exp, sum and scaling in vector registers; pad lanes become exp(-inf) = 0.
     """
-    a0 = vload(acc, 0)
-    a1 = vload(acc, LANES)
+    a0 = vload(acc, at)
+    a1 = vload(acc, at + LANES)
     top = hmax(vmax(a0, a1))
     e0 = vexp_shifted(a0, top)
     e1 = vexp_shifted(a1, top)
     total = hsum(vadd(e0, e1))
     inverse = 1.0 / total
-    vstore(vscale(e0, inverse), resp, 0)
-    vstore(vscale(e1, inverse), resp, LANES)
-    return top + np.log(total)
+    vstore(vscale(e0, inverse), acc, at)
+    vstore(vscale(e1, inverse), acc, at + LANES)
+    return top, total
 
 
 def _build_table_body(weights, lut):
@@ -147,103 +150,122 @@ def _build_table_body(weights, lut):
 
 
 @numba.njit(**JIT_OPTIONS)
-def list_row(X, n, nonzero):
-    """List the non-zero 8-byte words of row ``n`` in ``nonzero``; code the bytes after them.
+def list_stride(n_features):
+    """Slots per row in the list buffer: two nibbles per word and the tail, plus 16 spare slots."""
+    return 2 * (n_features // 8) + 2 + 2 * LANES
 
-    Returns
-    -------
-    m : int
-        Number of non-zero words (``nonzero[:m]`` holds their indices).
-    tail_low, tail_high : int
-        4-bit codes of the bytes after the last whole word (the last ``D % 8`` pixels).
-    seen : uint64
-        OR of every byte of the row, for the 0/1 check.
+
+@numba.njit(**JIT_OPTIONS)
+def _nibble_code(word):
+    """8-bit code of bit 0 of the 8 bytes of ``word`` (byte j -> bit j; no carries)."""
+    return ((word & _BYTE_BITS) * _GATHER8) >> np.uint64(56)
+
+
+@numba.njit(**JIT_OPTIONS)
+def list_rows(X, first, rows, KP, lst, stride, counts, seen):
+    """Write the table offsets of the non-zero nibbles of rows ``first .. first+rows-1``.
+
+    Row ``first + i`` goes to ``lst[i * stride:]`` and its count to ``counts[i]``.  Pixels 64 at a
+    time by :func:`bmm_numba._simd.list_nibbles`, the words left over one at a time (branch-free:
+    every offset is written, the count only advances past non-zero codes), the last ``D % 8``
+    pixels as one more (partial) word.  Returns ``seen`` with the OR of the bytes added (for the
+    0/1 check, :func:`bmm_numba._simd.any_above_one`).
+    One call lists a block of rows: called once per row, it was not inlined, and the call and its
+    register spills cost ~2 ms on MNIST train.
     """
     D = X.shape[1]
     n_words = D // 8
-    seen = np.uint64(0)
-    m = 0
-    for g in range(n_words):  # branch-free list of the non-zero words
-        word = load_u64(X, n, 8 * g)
-        seen |= word
-        nonzero[m] = g
-        m += word != 0
-    tail_low = 0
-    tail_high = 0
-    for j in range(D - 8 * n_words):
-        value = np.int64(X[n, 8 * n_words + j])
-        seen |= np.uint64(value)
-        if j < 4:
-            tail_low |= (value & 1) << j
-        else:
-            tail_high |= (value & 1) << (j - 4)
-    return m, tail_low, tail_high, seen
+    for i in range(rows):
+        n = first + i
+        start = i * stride
+        m = start
+        g = 0
+        while g + CHUNK_BYTES // 8 <= n_words:
+            m, seen = list_nibbles(X, n, g, KP, lst, m, seen)
+            g += CHUNK_BYTES // 8
+        for h in range(g, n_words):
+            word = load_u64(X, n, 8 * h)
+            seen = seen_or(seen, word)
+            code = _nibble_code(word)
+            low, high = np.int64(code & np.uint64(15)), np.int64(code >> np.uint64(4))
+            lst[m] = (32 * h + low) * KP
+            m += low != 0
+            lst[m] = (32 * h + 16 + high) * KP
+            m += high != 0
+        if D % 8:
+            low = 0
+            high = 0
+            for j in range(D - 8 * n_words):
+                value = np.int64(X[n, 8 * n_words + j])
+                seen = seen_or(seen, value)
+                if j < 4:
+                    low |= (value & 1) << j
+                else:
+                    high |= (value & 1) << (j - 4)
+            lst[m] = (32 * n_words + low) * KP
+            m += low != 0
+            lst[m] = (32 * n_words + 16 + high) * KP
+            m += high != 0
+        counts[i] = m - start
+    return seen
 
 
 @numba.njit(**JIT_OPTIONS)
-def table_sums(X, n, lut, bias, nonzero, m, tail_low, tail_high, acc):
-    """Log-joint of row ``n`` into ``acc`` (KP lanes), from the row's list (:func:`list_row`)."""
-    D = X.shape[1]
+def table_sums(lut, bias, lst, stride, counts, rows, acc):
+    """Log-joints of listed rows: ``acc[i * KP:(i + 1) * KP] = bias + sum of the listed table rows``.
+
+    Two chains of up to 16 lanes each, entries alternating between them (MNIST, K = 10, one
+    thread: 4.1 ms for the sums against 5.6 ms with one chain).
+    """
     KP = bias.shape[0]
-    n_words = D // 8
-    if KP == 2 * LANES:
-        # K in 9..16, the common case: both halves in one loop, four independent chains
-        # (13.6 ms against 18.0 ms for the generic loop below, MNIST train, K = 10, one thread)
-        low0 = vload(bias, 0)
-        low1 = vload(bias, LANES)
-        high0 = vzero()
-        high1 = vzero()
-        for j in range(m):
-            g = nonzero[j]
-            word = load_u64(X, n, 8 * g)
-            low = (np.uint64(32 * g) + _nibble(word)) * np.uint64(KP)
-            high = (np.uint64(32 * g + 16) + _nibble(word >> np.uint64(32))) * np.uint64(KP)
-            low0 = vadd_load(low0, lut, low)
-            low1 = vadd_load(low1, lut, low + np.uint64(LANES))
-            high0 = vadd_load(high0, lut, high)
-            high1 = vadd_load(high1, lut, high + np.uint64(LANES))
-        vstore(vadd(low0, high0), acc, 0)
-        vstore(vadd(low1, high1), acc, LANES)
-    else:
-        for c in range(0, KP, LANES):
-            low = vload(bias, c)
-            high = vzero()
-            for j in range(m):
-                g = nonzero[j]
-                word = load_u64(X, n, 8 * g)
-                low = vadd_load(low, lut, (np.uint64(32 * g) + _nibble(word)) * np.uint64(KP) + np.uint64(c))
-                high = vadd_load(
-                    high, lut, (np.uint64(32 * g + 16) + _nibble(word >> np.uint64(32))) * np.uint64(KP) + np.uint64(c)
-                )
-            vstore(vadd(low, high), acc, c)
-    if D % 8:
-        low_base = (32 * n_words + tail_low) * KP
-        high_base = (32 * n_words + 16 + tail_high) * KP
-        for k in range(KP):
-            acc[k] += lut[low_base + k] + lut[high_base + k]
-
-
-@numba.njit(**JIT_OPTIONS)
-def _nibble_offset(word, g, high, KP, c):
-    """Offset of lane ``c`` of ``T[2g + high, code]`` (same layout as the look-up table)."""
-    code = ((word & np.uint64(0x01010101)) * np.uint64(0x01020408) >> np.uint64(24)) & np.uint64(15)
-    return (np.uint64(32 * g + 16 * high) + code) * np.uint64(KP) + np.uint64(c)
+    for i in range(rows):
+        start = i * stride
+        stop = start + counts[i]
+        for c in range(0, KP, 2 * LANES):
+            two = c + LANES < KP
+            low0 = vload(bias, c)
+            low1 = vload(bias, c + LANES) if two else vzero()
+            high0 = vzero()
+            high1 = vzero()
+            j = start
+            while j + 1 < stop:
+                first = lst[j] + c
+                second = lst[j + 1] + c
+                low0 = vadd_load(low0, lut, first)
+                high0 = vadd_load(high0, lut, second)
+                if two:
+                    low1 = vadd_load(low1, lut, first + LANES)
+                    high1 = vadd_load(high1, lut, second + LANES)
+                j += 2
+            if j < stop:
+                low0 = vadd_load(low0, lut, lst[j] + c)
+                if two:
+                    low1 = vadd_load(low1, lut, lst[j] + c + LANES)
+            vstore(vadd(low0, high0), acc, i * KP + c)
+            if two:
+                vstore(vadd(low1, high1), acc, i * KP + c + LANES)
 
 
 def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part_T, part_nk, gamma,
                      log_norm, seen_high_bits, accumulate, write_resp, read_resp):
-    """Rows in fixed blocks: log-joint by table, normalise; optionally keep and accumulate.
+    """Rows in fixed blocks: list, log-joint by table, normalise; optionally keep and accumulate.
 
     ``write_resp``: responsibilities into ``gamma[n]``.  ``accumulate``: weighted
     responsibilities into the block's partial pattern table ``part_T[b]`` and mass
     ``part_nk[b]`` (the fused EM pass, :mod:`bmm_numba._em_lut`).  ``read_resp``: no E-step;
     accumulate the responsibilities given in ``gamma`` (an M-step from any responsibilities, as
-    at initialisation).  One body serves all three: each extra kernel cost ~1 s more of cold
-    compile in the first ``fit``.
+    at initialisation).  ``log_norm`` of length 0: the log-normalisers are not needed (no ``log``
+    per row).  One body serves all three: each extra kernel cost ~1 s more of cold compile in the
+    first ``fit``.
+
+    Within a block, :data:`LIST_ROWS` rows are listed first, then summed: alternating list and
+    sums row by row took 9.7 ms against 7.3 ms (MNIST train, K = 10, one thread).
     """
     N, D = X.shape
     KP = bias.shape[0]
     n_blocks = part_nk.shape[0]
+    want_log = log_norm.shape[0] > 0
+    stride = list_stride(D)
     for b in prange(n_blocks):
         T = part_T[b]
         nk = part_nk[b]
@@ -251,61 +273,52 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
             T[i] = 0.0
         for k in range(KP):
             nk[k] = 0.0
-        nonzero = np.empty(D // 8 + 1, np.int64)
-        acc = np.empty(KP)
-        resp = np.zeros(KP)  # lanes >= K stay 0
-        seen = np.uint64(0)
-        for n in range(b * block_rows, min(N, (b + 1) * block_rows)):
-            m, tail_low, tail_high, seen_row = list_row(X, n, nonzero)
-            seen |= seen_row
+        lst = np.empty(LIST_ROWS * stride, np.int32)
+        counts = np.empty(LIST_ROWS, np.int64)
+        seen = seen_none()
+        acc = np.zeros(LIST_ROWS * KP)  # log-joints, then responsibilities, KP lanes a row
+        first_row = b * block_rows
+        last_row = min(N, first_row + block_rows)
+        for first in range(first_row, last_row, LIST_ROWS):
+            rows = min(LIST_ROWS, last_row - first)
+            seen = list_rows(X, first, rows, KP, lst, stride, counts, seen)
             if read_resp:
-                for k in range(n_components):
-                    resp[k] = gamma[n, k]
-                log_norm[n] = 0.0
-            else:
-                table_sums(X, n, lut, bias, nonzero, m, tail_low, tail_high, acc)
-                if KP == 2 * LANES:
-                    log_norm[n] = _normalise16(acc, resp)
-                else:
-                    log_norm[n] = _normalise_into(acc, resp[:n_components])
-                if write_resp:
+                for i in range(rows):
                     for k in range(n_components):
-                        gamma[n, k] = resp[k]
-            if not accumulate:
-                continue
-            w = sample_weight[n]
-            for k in range(n_components):
-                resp[k] *= w
-                nk[k] += resp[k]
-            if KP == 2 * LANES:  # K in 9..16: both halves per word, as in table_sums
-                r0 = vload(resp, 0)
-                r1 = vload(resp, LANES)
-                for j in range(m):
-                    g = nonzero[j]
-                    word = load_u64(X, n, 8 * g)
-                    low = _nibble_offset(word, g, 0, KP, 0)
-                    high = _nibble_offset(word >> np.uint64(32), g, 1, KP, 0)
-                    vstore(vadd_load(r0, T, low), T, low)
-                    vstore(vadd_load(r1, T, low + np.uint64(LANES)), T, low + np.uint64(LANES))
-                    vstore(vadd_load(r0, T, high), T, high)
-                    vstore(vadd_load(r1, T, high + np.uint64(LANES)), T, high + np.uint64(LANES))
+                        acc[i * KP + k] = gamma[first + i, k]
             else:
+                table_sums(lut, bias, lst, stride, counts, rows, acc)
+                # normalising in a loop of its own lets rows overlap: inside the sums loop, each
+                # row's exp/sum/divide chain (~200 cycles of latency) ran alone (MNIST, K = 10,
+                # one thread: 3.9 ms against ... ms)
+                for i in range(rows):
+                    if KP == 2 * LANES:
+                        top, total = _normalise16(acc, i * KP)
+                    else:
+                        top, total = _normalise_into(acc, i * KP, n_components)
+                    if want_log:
+                        log_norm[first + i] = top + np.log(total)
+                for i in range(rows if write_resp else 0):
+                    n = first + i
+                    k0 = 0
+                    if n_components >= LANES:  # one unaligned vector store for lanes 0..7
+                        vstore(vload(acc, i * KP), gamma, n * n_components)
+                        k0 = LANES
+                    for k in range(k0, n_components):
+                        gamma[n, k] = acc[i * KP + k]
+            for i in range(rows if accumulate else 0):
+                w = sample_weight[first + i]
+                at = i * KP
+                for k in range(n_components):
+                    acc[at + k] *= w
+                    nk[k] += acc[at + k]
+                start = i * stride
                 for c in range(0, KP, LANES):
-                    r = vload(resp, c)
-                    for j in range(m):
-                        g = nonzero[j]
-                        word = load_u64(X, n, 8 * g)
-                        low = _nibble_offset(word, g, 0, KP, c)
-                        vstore(vadd_load(r, T, low), T, low)
-                        high = _nibble_offset(word >> np.uint64(32), g, 1, KP, c)
-                        vstore(vadd_load(r, T, high), T, high)
-            if D % 8:
-                low_base = (32 * (D // 8) + tail_low) * KP
-                high_base = (32 * (D // 8) + 16 + tail_high) * KP
-                for k in range(KP):
-                    T[low_base + k] += resp[k]
-                    T[high_base + k] += resp[k]
-        seen_high_bits[b] = (seen & _HIGH_BITS) != 0
+                    r = vload(acc, at + c)
+                    for j in range(start, start + counts[i]):
+                        offset = lst[j] + c
+                        vstore(vadd_load(r, T, offset), T, offset)
+        seen_high_bits[b] = any_above_one(seen)
 
 
 _build_table = build_serial_and_parallel(_build_table_body)[0]  # small: always serial
@@ -313,12 +326,13 @@ _table_pass_serial, _table_pass_parallel = build_serial_and_parallel(_table_pass
 
 
 def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None,
-                         sample_weight=None, given_resp=None):
+                         sample_weight=None, given_resp=None, want_log_norm=True):
     """Build the argument tuple of :func:`_table_pass_body` (the one place that lists it).
 
     ``gamma``: where to write responsibilities.  ``given_resp``: responsibilities to accumulate
     instead of computing them (``lut`` is then not read).  Accumulates into ``part_T`` unless it
-    has no columns.  Outputs ``log_norm`` and ``seen_high_bits`` are arguments 10 and 11.
+    has no columns.  Outputs ``log_norm`` (empty unless ``want_log_norm`` and no ``given_resp``)
+    and ``seen_high_bits`` are arguments 10 and 11.
     """
     N = X.shape[0]
     weights = np.ones(N) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
@@ -326,7 +340,7 @@ def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk
         out = np.ascontiguousarray(given_resp, dtype=np.float64)
     else:
         out = np.empty((1, n_components)) if gamma is None else gamma
-    log_norm = np.empty(N)
+    log_norm = np.empty(N if want_log_norm and given_resp is None else 0)
     seen_high_bits = np.zeros(part_nk.shape[0], dtype=np.bool_)
     return (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
             part_T.shape[1] > 0, gamma is not None, given_resp is not None)
@@ -335,8 +349,9 @@ def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk
 def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, parallel=True, **options):
     """Run :func:`_table_pass_body` with :func:`table_pass_arguments` (``options``: its keywords).
 
-    Returns ``log p(x_n)``, shape (n_samples,) (zeros with ``given_resp``).  Raises ``ValueError``
-    if X held a value other than 0 and 1 (checked after the pass, before anything is returned).
+    Returns ``log p(x_n)``, shape (n_samples,) (empty with ``given_resp`` or
+    ``want_log_norm=False``).  Raises ``ValueError`` if X held a value other than 0 and 1
+    (checked after the pass, before anything is returned).
     """
     args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
     if parallel:
@@ -417,7 +432,7 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
     if parallel is None:
         parallel = N * D * K >= PARALLEL_MIN_WORK
     log_norm = run_table_pass(X, lut, bias, K, BLOCK_ROWS, np.empty((n_blocks, 0)), np.empty((n_blocks, bias.shape[0])),
-                              gamma=gamma, parallel=parallel)
+                              gamma=gamma, parallel=parallel, want_log_norm=return_log_norm)
     return (gamma, log_norm) if return_log_norm else gamma
 
 

@@ -9,12 +9,21 @@ are typed as an LLVM ``<8 x double>`` directly.  Measured on the 2-core AMD EPYC
 ``load_u64(X, n, offset)`` reads bytes ``X[n, offset:offset + 8]`` as one little-endian 64-bit
 word (an unaligned load), so a row of 0/1 bytes is scanned eight pixels at a time.
 
+``list_nibbles`` lists the non-zero 4-pixel groups of 64 pixels at once: one 512-bit load, the
+16 nibble codes computed in vector registers, and the table offsets of the non-zero ones packed
+by AVX-512 ``vpcompressq`` (register form, then a plain store).  Listing MNIST train this way
+took 1.9 ms against 5.4 ms for a branch-free scalar loop over the words (one thread); LLVM's
+generic ``llvm.masked.compressstore`` became the memory form of ``vpcompressq``, which Zen 4
+runs in microcode (52 ms).  Where the compile target lacks AVX-512F (or
+``BMM_NUMBA_GENERIC_SIMD=1``), the same IR packs lane by lane with scalar stores instead.
+
 With ``NUMBA_DISABLE_JIT=1`` every function here is a plain-Python equivalent, so the kernels that
 use them still run (slowly) for coverage.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -36,7 +45,20 @@ __all__ = [
     "hsum",
     "vexp_shifted",
     "vscale",
+    "vlane",
+    "list_nibbles",
+    "seen_none",
+    "seen_or",
+    "any_above_one",
+    "CHUNK_BYTES",
 ]
+
+#: Pixels listed by one :func:`list_nibbles` call (eight 64-bit words).
+CHUNK_BYTES = 64
+
+#: ``BMM_NUMBA_GENERIC_SIMD=1`` compiles the target-independent packing even on AVX-512 machines
+#: (tests use it to check that path against the fast one).
+GENERIC_SIMD = os.environ.get("BMM_NUMBA_GENERIC_SIMD", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 # exp(x) for x <= 0 as in bmm_numba._exp (same constants), for the vector version below
 _EXP_UNDERFLOW = -708.0
@@ -111,9 +133,45 @@ if JIT_DISABLED:
         """Return ``v * s``."""
         return v * s
 
+    def vlane(v, i):
+        """Return lane ``i``."""
+        return v[i]
+
+    def seen_none():
+        """Return an empty record of seen bits."""
+        return np.zeros(LANES, dtype=np.uint64)
+
+    def seen_or(seen, word):
+        """Return ``seen`` with ``word`` ORed into lane 0."""
+        seen = seen.copy()
+        seen[0] |= np.uint64(word)
+        return seen
+
+    def any_above_one(seen):
+        """Return True if any byte recorded in ``seen`` had a bit other than bit 0 set."""
+        return bool(np.any(seen & np.uint64(0xFEFEFEFEFEFEFEFE)))
+
+    def list_nibbles(X, n, word, KP, lst, m, seen):
+        """Plain-Python :func:`list_nibbles`: same offsets, same order."""
+        lows, highs = [], []
+        seen = seen.copy()
+        for g in range(word, word + 8):
+            value = load_u64(X, n, 8 * g)
+            seen[g - word] |= value
+            code = int((value & np.uint64(0x0101010101010101)) * np.uint64(0x0102040810204080) >> np.uint64(56))
+            if code & 15:
+                lows.append((32 * g + (code & 15)) * KP)
+            if code >> 4:
+                highs.append((32 * g + 16 + (code >> 4)) * KP)
+        for offset in lows + highs:
+            lst[m] = offset
+            m += 1
+        return m, seen
+
 else:
     from llvmlite import ir
     from numba import types
+    from numba.core import cgutils
     from numba.extending import intrinsic, models, register_model
 
     _VEC = ir.VectorType(ir.DoubleType(), LANES)
@@ -278,6 +336,131 @@ else:
             return builder.fmul(args[0], s_vec)
 
         return f64x8(v, types.float64), codegen
+
+    @intrinsic
+    def vlane(typingctx, v, i):
+        """Lane ``i`` of a vector."""
+
+        def codegen(context, builder, sig, args):
+            return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
+
+        return types.float64(v, i), codegen
+
+    _I64X8 = ir.VectorType(ir.IntType(64), LANES)
+
+    def _splat_i64(value):
+        return ir.Constant(_I64X8, [value] * LANES)
+
+    def _broadcast_i64(builder, value):
+        vec = builder.insert_element(ir.Constant(_I64X8, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+    def _has_avx512(context):
+        features = getattr(context.codegen(), "_tm_features", "") or ""
+        return "+avx512f" in features.split(",") and not GENERIC_SIMD
+
+    _I32X16 = ir.VectorType(ir.IntType(32), 2 * LANES)
+
+    def _append_packed(context, builder, values, mask, dst_data, m):
+        """Append the lanes of ``values`` (<16 x i32>) where ``mask`` is set to ``dst_data[m:]``.
+
+        Returns the new count.  With AVX-512F: register-form ``vpcompressd``, then one ordinary
+        64-byte store (the buffer has 16 spare slots).
+        """
+        i64 = ir.IntType(64)
+        width = 2 * LANES
+        if _has_avx512(context):
+            compress = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(_I32X16, [_I32X16, _I32X16, ir.VectorType(ir.IntType(1), width)]),
+                "llvm.x86.avx512.mask.compress.v16i32")
+            packed = builder.call(compress, [values, ir.Constant(_I32X16, ir.Undefined), mask])
+            builder.store(packed, builder.bitcast(builder.gep(dst_data, [m]), _I32X16.as_pointer()), align=4)
+            popcount = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64]), "llvm.ctpop.i64")
+            bits = builder.zext(builder.bitcast(mask, ir.IntType(width)), i64)
+            return builder.add(m, builder.call(popcount, [bits]))
+        for lane in range(width):  # branch-free: write every lane, advance past the kept ones
+            index = ir.Constant(ir.IntType(32), lane)
+            builder.store(builder.extract_element(values, index), builder.gep(dst_data, [m]))
+            m = builder.add(m, builder.zext(builder.extract_element(mask, index), i64))
+        return m
+
+    @intrinsic
+    def list_nibbles(typingctx, X, n, word, KP, lst, m, seen):
+        """Append the table offsets of the non-zero nibbles of words ``word .. word+7`` of row ``n``.
+
+        Pixels ``8 * word .. 8 * word + 63`` of a C-contiguous uint8 ``X``.  The offset of the
+        nibble of word ``g``, half ``h`` with 4-bit code ``c`` is ``(32 g + 16 h + c) * KP`` (the
+        table layout of :mod:`bmm_numba._e_step_lut`).  Low nibbles of the 8 words come first, then
+        the high ones.  ``lst`` (int32) needs 16 free slots past the last offset written; returns
+        ``(count, seen)``: the new count, and ``seen`` (:func:`seen_none`) with the words ORed in
+        lane by lane, for the 0/1 check (:func:`any_above_one`).
+        """
+
+        def codegen(context, builder, sig, args):
+            x_arr = context.make_array(sig.args[0])(context, builder, args[0])
+            n_ = context.cast(builder, args[1], sig.args[1], types.intp)
+            word_ = context.cast(builder, args[2], sig.args[2], types.int64)
+            kp = context.cast(builder, args[3], sig.args[3], types.int64)
+            row_start = builder.mul(n_, builder.extract_value(x_arr.strides, 0))
+            start = builder.add(row_start, builder.shl(word_, word_.type(3)))
+            words = builder.load(builder.bitcast(builder.gep(x_arr.data, [start]), _I64X8.as_pointer()), align=1)
+            # kept in registers: an OR through memory made a store-to-load chain per 64 pixels
+            # (listing MNIST took 4.6 ms against ... ms)
+            seen = builder.or_(builder.bitcast(args[6], _I64X8), words)
+            # bit 0 of each byte -> an 8-bit code per word (no carries: distinct target bits)
+            codes = builder.lshr(builder.mul(builder.and_(words, _splat_i64(0x0101010101010101)),
+                                             _splat_i64(0x0102040810204080)), _splat_i64(56))
+            groups = builder.add(_broadcast_i64(builder, word_), ir.Constant(_I64X8, list(range(LANES))))
+            base = builder.shl(groups, _splat_i64(5))  # 32 table rows per word
+            kp_vec = _broadcast_i64(builder, kp)
+            dst = context.make_array(sig.args[4])(context, builder, args[4]).data
+            m_ = context.cast(builder, args[5], sig.args[5], types.int64)
+            offsets, keeps = [], []
+            for half in (0, 1):
+                code = builder.and_(builder.lshr(codes, _splat_i64(4 * half)), _splat_i64(15))
+                offset = builder.mul(builder.add(base, builder.add(code, _splat_i64(16 * half))), kp_vec)
+                offsets.append(builder.trunc(offset, ir.VectorType(ir.IntType(32), LANES)))
+                keeps.append(builder.icmp_unsigned("!=", code, _splat_i64(0)))
+            both = ir.Constant(ir.VectorType(ir.IntType(32), 2 * LANES), list(range(2 * LANES)))
+            # one 16-lane int32 compress and store instead of two 8-lane int64 ones: 64 bytes
+            # stored per 64 pixels instead of 128 (listing MNIST: ... ms against ... ms)
+            m_ = _append_packed(context, builder, builder.shuffle_vector(offsets[0], offsets[1], both),
+                                builder.shuffle_vector(keeps[0], keeps[1], both), dst, m_)
+            return context.make_tuple(builder, sig.return_type, [m_, builder.bitcast(seen, _VEC)])
+
+        return types.Tuple((types.int64, f64x8))(X, n, word, KP, lst, m, seen), codegen
+
+    @intrinsic
+    def seen_none(typingctx):
+        """An empty record of seen bits (8 lanes of 64 bits, carried in a vector register)."""
+
+        def codegen(context, builder, sig, args):
+            return ir.Constant(_VEC, [0.0] * LANES)
+
+        return f64x8(), codegen
+
+    @intrinsic
+    def seen_or(typingctx, seen, word):
+        """``seen`` with the 64 bits of ``word`` ORed into lane 0."""
+
+        def codegen(context, builder, sig, args):
+            bits = builder.bitcast(args[0], _I64X8)
+            value = context.cast(builder, args[1], sig.args[1], types.uint64)
+            lane = builder.insert_element(ir.Constant(_I64X8, [0] * LANES), value, ir.Constant(ir.IntType(32), 0))
+            return builder.bitcast(builder.or_(bits, lane), _VEC)
+
+        return f64x8(seen, word), codegen
+
+    @intrinsic
+    def any_above_one(typingctx, seen):
+        """True if any byte recorded in ``seen`` had a bit other than bit 0 set (a value > 1)."""
+
+        def codegen(context, builder, sig, args):
+            bits = builder.and_(builder.bitcast(args[0], _I64X8), _splat_i64(0xFEFEFEFEFEFEFEFE))
+            lanes = [builder.extract_element(bits, ir.Constant(ir.IntType(32), i)) for i in range(LANES)]
+            return builder.icmp_unsigned("!=", _tree(builder, lanes, builder.or_), ir.Constant(ir.IntType(64), 0))
+
+        return types.boolean(seen), codegen
 
     @intrinsic
     def float64_from_bits(typingctx, bits):

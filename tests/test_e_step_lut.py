@@ -19,9 +19,10 @@ def problem(rng, n, d, k, density=0.35):
     return X, mu, pi
 
 
-# D covers: fewer than one word, exact words, every tail length 1..7, nibble-split tails;
+# D covers: fewer than one word, exact words, every tail length 1..7, nibble-split tails, one and
+# two whole 64-pixel chunks (listed by vector code) with and without words and bytes after them;
 # K covers: one lane, a full vector, one past it, two vectors, three.
-@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 23, 64, 100])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 23, 64, 65, 72, 100, 128, 135, 203])
 @pytest.mark.parametrize("k", [1, 2, 8, 9, 16, 17])
 def test_table_kernel_matches_oracle(d, k, rng):
     X, mu, pi = problem(rng, 37, d, k)
@@ -61,6 +62,40 @@ def test_uint8_values_other_than_0_1_are_caught_in_the_scan(n, position, value, 
         with pytest.raises(ValueError, match="X must contain only 0 and 1"):
             f(X, mu, pi)
     np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("col", [0, 63, 64, 130, 191, 192, 199, 200, 202])
+def test_values_other_than_0_1_are_caught_in_vector_chunks_words_and_tail(col, rng):
+    X, mu, pi = problem(rng, 300, 203, 3)  # 203 = three 64-pixel chunks, one word, a 3-byte tail
+    X[137, col] = 2
+    with pytest.raises(ValueError, match="X must contain only 0 and 1"):
+        E_STEPS["numba"](X, mu, pi)
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="compile-time choice of code path")
+def test_generic_simd_path_gives_identical_results(rng, tmp_path):
+    """The lane-by-lane packing (no AVX-512) lists the same offsets in the same order."""
+    import os
+    import subprocess
+    import sys
+
+    X, mu, pi = problem(rng, 700, 203, 11, density=0.2)
+    np.savez(tmp_path / "p.npz", X=X, mu=mu, pi=pi)
+    script = (
+        "import sys, numpy as np\n"
+        "from bmm_numba._e_step_lut import lut_e_step\n"
+        "d = np.load(sys.argv[1])\n"
+        "g, l = lut_e_step(d['X'], d['mu'], d['pi'], return_log_norm=True)\n"
+        "np.savez(sys.argv[2], g=g, l=l)\n"
+    )
+    env = {**os.environ, "BMM_NUMBA_GENERIC_SIMD": "1", "BMM_NUMBA_CACHE": "0"}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "p.npz"), str(tmp_path / "out.npz")],
+                   check=True, env=env, timeout=600)
+    generic = np.load(tmp_path / "out.npz")
+    gamma, log_norm = lut_e_step(X, mu, pi, return_log_norm=True)
+    np.testing.assert_array_equal(generic["g"], gamma)
+    np.testing.assert_array_equal(generic["l"], log_norm)
+    np.testing.assert_allclose(gamma, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
 
 
 def test_pi_zero_component_and_sharp_parameters(rng):
