@@ -23,6 +23,7 @@ use them still run (slowly) for coverage.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -125,7 +126,7 @@ if JIT_DISABLED:
         r = (y - k * _LN2_HI) - k * _LN2_LO
         p = np.full(LANES, _TAYLOR[0])
         for c in _TAYLOR[1:]:
-            p = p * r + c
+            p = np.array([math.fma(a, b, c) for a, b in zip(p, r)]) if hasattr(math, "fma") else p * r + c
         scale = ((k.astype(np.int64) + 1023) << 52).view(np.float64)
         return np.where(x >= _EXP_UNDERFLOW, p * scale, 0.0)
 
@@ -297,6 +298,17 @@ else:
 
         return types.float64(v), codegen
 
+    def _fma(builder, a, b, c):
+        """``a * b + c`` rounded once (``llvm.fma``: one instruction where the target has FMA).
+
+        The Horner steps of the exponential as single fused operations: half the instructions
+        and half the dependency chain of a multiply then an add (fastmath stays off, so LLVM
+        would not contract them itself).
+        """
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC, _VEC, _VEC]),
+                                             "llvm.fma.v8f64")
+        return builder.call(fma, [a, b, c])
+
     @intrinsic
     def vexp_shifted(typingctx, v, top):
         """``exp(v - top)`` lane-wise for ``v <= top`` (0 below ``top - 708``), in vector registers.
@@ -317,7 +329,7 @@ else:
             r = builder.fsub(builder.fsub(y, builder.fmul(k, _splat(_LN2_HI))), builder.fmul(k, _splat(_LN2_LO)))
             p = _splat(_TAYLOR[0])
             for c in _TAYLOR[1:]:
-                p = builder.fadd(builder.fmul(p, r), _splat(c))
+                p = _fma(builder, p, r, _splat(c))
             i64 = ir.VectorType(ir.IntType(64), LANES)
             bits = builder.shl(builder.add(builder.fptosi(k, i64), ir.Constant(i64, [1023] * LANES)),
                                ir.Constant(i64, [52] * LANES))
