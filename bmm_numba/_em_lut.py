@@ -72,7 +72,7 @@ def _combine_body(part_T, part_nk, n_features, T, nk, S):
 _combine = build_serial_and_parallel(_combine_body)[0]
 
 
-def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True):
+def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True, index=None):
     """E-step and M-step statistics in one pass over validated binary ``X``.
 
     Parameters
@@ -85,6 +85,8 @@ def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True):
         Non-negative weights (default 1).
     parallel : bool, default=True
         ``False`` runs the serial ``nogil`` builds (Dask tasks, thread pools).
+    index : tuple, optional
+        ``build_row_index(X, n_components)``: the rows' lists, read instead of scanning X.
 
     Returns
     -------
@@ -96,10 +98,11 @@ def lut_em_pass(X, mu, pi, sample_weight=None, *, parallel=True):
         ``log p(x_n)`` under ``(mu, pi)`` (unweighted).
     """
     lut, bias = prepare_table(mu, pi)
-    return _accumulate(X, lut, bias, mu.shape[0], lut.shape[0], sample_weight=sample_weight, parallel=parallel)
+    return _accumulate(X, lut, bias, mu.shape[0], lut.shape[0], sample_weight=sample_weight, parallel=parallel,
+                       index=index)
 
 
-def lut_stats(X, rw, *, parallel=True):
+def lut_stats(X, rw, *, parallel=True, index=None):
     """M-step statistics from given responsibilities, by pattern tables (no E-step).
 
     The accumulation of :func:`lut_em_pass` alone, for responsibilities that do not come from
@@ -112,6 +115,8 @@ def lut_stats(X, rw, *, parallel=True):
     rw : ndarray of shape (n_samples, n_components)
         Responsibilities times sample weights.
     parallel : bool, default=True
+    index : tuple, optional
+        As in :func:`lut_em_pass`.
 
     Returns
     -------
@@ -121,7 +126,8 @@ def lut_stats(X, rw, *, parallel=True):
     K = rw.shape[1]
     KP, n_entries = table_layout(K, X.shape[1])
     # no table is read when the responsibilities are given: an empty one keeps the kernel's types
-    nk, S, _ = _accumulate(X, np.empty(0), np.zeros(KP), K, n_entries, given_resp=rw, parallel=parallel)
+    nk, S, _ = _accumulate(X, np.empty(0), np.zeros(KP), K, n_entries, given_resp=rw, parallel=parallel,
+                           index=index)
     return nk, S
 
 

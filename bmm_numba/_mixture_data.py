@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from . import _missing, _sparse
 from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
-from ._e_step_lut import LUT_MIN_ROWS, numba_fastest
+from ._e_step_lut import LUT_MIN_ROWS, build_row_index, numba_fastest
 from ._e_step_numba import COMPILED_KERNELS, run_compiled
 from ._em_lut import lut_em_pass, lut_stats
 from ._m_step import STATS_IMPLEMENTATIONS
@@ -45,6 +45,23 @@ class MixtureData:
         self.X = X
         self.n_samples, self.n_features = X.shape
         self._csr = self._csc = None
+        self._row_index = {}
+        #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
+        self.keep_row_index = False
+
+    def row_index(self, n_components, parallel=True):
+        """Table offsets of every row's non-zero 4-pixel groups, or None (dense only; once per K).
+
+        :func:`bmm_numba._e_step_lut.build_row_index`: the EM passes read it instead of scanning
+        X each iteration (10 iterations on MNIST train, K = 10, 2 threads: 98 ms against 125 ms).
+        None unless :attr:`keep_row_index`: data seen by one pass only (a block of a Dask array
+        or a memmap) would pay for listing its rows twice more.
+        """
+        if not self.keep_row_index:
+            return None
+        if n_components not in self._row_index:
+            self._row_index = {n_components: build_row_index(self.X, n_components, parallel=parallel)}
+        return self._row_index[n_components]
 
     @property
     def csr(self):
@@ -193,7 +210,7 @@ def m_step_stats(data, rw, kernel, parallel=None):
         flag = {"parallel": True if parallel is None else parallel}
         if data.kind == "dense":
             if data.n_samples >= LUT_MIN_ROWS:  # the table kernel the EM iterations compile anyway
-                return (*lut_stats(data.X, rw, **flag), None)
+                return (*lut_stats(data.X, rw, index=data.row_index(rw.shape[1], **flag), **flag), None)
             return (*STATS_IMPLEMENTATIONS["numba"](data.X, rw, **flag), None)
         if data.kind == "missing":
             return _missing.numba_stats(data.X, rw, **flag)
@@ -232,7 +249,8 @@ def em_statistics(data, w, mu, pi, kernel, parallel=None):
     log_prob_norm : ndarray of shape (n_samples,)
     """
     if data.kind == "dense" and resolved_name(kernel) == "numba" and data.n_samples >= LUT_MIN_ROWS:
-        nk, S, log_prob_norm = lut_em_pass(data.X, mu, pi, w, parallel=parallel is not False)
+        flag = parallel is not False
+        nk, S, log_prob_norm = lut_em_pass(data.X, mu, pi, w, parallel=flag, index=data.row_index(len(pi), flag))
         return nk, S, None, log_prob_norm
     resp, log_prob_norm = e_step(data, mu, pi, kernel, parallel=parallel)
     nk, S, observed = m_step_stats(data, resp * w[:, None], kernel, parallel=parallel)

@@ -126,7 +126,7 @@ if JIT_DISABLED:
         r = (y - k * _LN2_HI) - k * _LN2_LO
         p = np.full(LANES, _TAYLOR[0])
         for c in _TAYLOR[1:]:
-            p = np.array([math.fma(a, b, c) for a, b in zip(p, r)]) if hasattr(math, "fma") else p * r + c
+            p = np.array([math.fma(a, b, c) for a, b in zip(p, r, strict=True)]) if hasattr(math, "fma") else p * r + c
         scale = ((k.astype(np.int64) + 1023) << 52).view(np.float64)
         return np.where(x >= _EXP_UNDERFLOW, p * scale, 0.0)
 
@@ -299,7 +299,7 @@ else:
         return types.float64(v), codegen
 
     def _fma(builder, a, b, c):
-        """``a * b + c`` rounded once (``llvm.fma``: one instruction where the target has FMA).
+        """Return ``a * b + c`` rounded once (``llvm.fma``: one instruction where the target has FMA).
 
         The Horner steps of the exponential as single fused operations: half the instructions
         and half the dependency chain of a multiply then an add (fastmath stays off, so LLVM
@@ -444,7 +444,7 @@ else:
 
     @intrinsic
     def seen_none(typingctx):
-        """An empty record of seen bits (8 lanes of 64 bits, carried in a vector register)."""
+        """Return an empty record of seen bits (8 lanes of 64 bits, carried in a vector register)."""
 
         def codegen(context, builder, sig, args):
             return ir.Constant(_VEC, [0.0] * LANES)
@@ -465,7 +465,7 @@ else:
 
     @intrinsic
     def any_above_one(typingctx, seen):
-        """True if any byte recorded in ``seen`` had a bit other than bit 0 set (a value > 1)."""
+        """Return True if a byte recorded in ``seen`` had a bit other than bit 0 set (a value > 1)."""
 
         def codegen(context, builder, sig, args):
             bits = builder.and_(builder.bitcast(args[0], _I64X8), _splat_i64(0xFEFEFEFEFEFEFEFE))

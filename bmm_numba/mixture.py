@@ -230,6 +230,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         X = self._check_X(X, reset=not warm)
         means_init, weights_init = check_parameters(self, *X.shape)
         data = encode(X, self.binarize)
+        data.keep_row_index = True  # every EM iteration of every start reads the same rows
         w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
         rng = check_random_state(self.random_state)
         kernel, alpha = self.kernel, float(self.alpha)

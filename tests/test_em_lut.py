@@ -68,3 +68,66 @@ def test_statistics_of_given_responsibilities(shape, rng):
     np.testing.assert_allclose(nk, rw.sum(axis=0), rtol=1e-12)
     np.testing.assert_allclose(S, rw.T @ X, rtol=1e-12, atol=1e-11)
     np.testing.assert_array_equal(S, lut_stats(X, rw, parallel=False)[1])
+
+
+def reference_row_lists(X, n_components):
+    """Nibble-table offsets of each row's non-zero 4-pixel groups, from NumPy reshapes alone.
+
+    Pixel groups 4q .. 4q+3 (X zero-padded to whole 8-pixel words); group q has code
+    sum_j x_{4q+j} 2^j and table row 16 q + code; lanes per row: K padded to a multiple of 8.
+    Order within a row: 64-pixel chunks in turn, low nibbles of the chunk's 8 words before the
+    high ones; the words after the last whole chunk (and the tail) word by word, low then high.
+    """
+    N, D = X.shape
+    KP = 8 * -(-n_components // 8)
+    D_pad = 8 * -(-D // 8)
+    Xp = np.zeros((N, D_pad), dtype=np.int64)
+    Xp[:, :D] = X
+    codes = Xp.reshape(N, D_pad // 4, 4) @ (1 << np.arange(4))
+    table_row = 16 * np.arange(D_pad // 4) + codes
+    order = []
+    n_words = D_pad // 8
+    whole_chunks = (D // 8) // 8
+    for c in range(whole_chunks):
+        order += [2 * g for g in range(8 * c, 8 * c + 8)] + [2 * g + 1 for g in range(8 * c, 8 * c + 8)]
+    for g in range(8 * whole_chunks, n_words):
+        order += [2 * g, 2 * g + 1]
+    return [(table_row[n, order] * KP)[codes[n, order] != 0] for n in range(N)]
+
+
+@pytest.mark.parametrize("d", [1, 5, 8, 29, 64, 71, 200, 784])
+@pytest.mark.parametrize("k", [1, 10, 17])
+def test_row_index_lists_every_non_zero_group(d, k, rng):
+    from bmm_numba._e_step_lut import build_row_index
+
+    X, _, _ = problem(rng, 300, d, k, density=0.2)
+    X[7] = 0  # an empty row
+    starts, offsets = build_row_index(X, k)
+    expected = reference_row_lists(X, k)
+    assert starts[0] == 0 and starts.shape == (301,)
+    for n in range(300):
+        np.testing.assert_array_equal(offsets[starts[n]:starts[n + 1]], expected[n])
+
+
+def test_row_index_rejects_values_above_one(rng):
+    from bmm_numba._e_step_lut import build_row_index
+
+    X, _, _ = problem(rng, 300, 100, 3)
+    X[299, 99] = 2
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        build_row_index(X, 3)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pass_from_row_index_equals_pass_from_X(weighted, rng):
+    from bmm_numba._e_step_lut import build_row_index
+    from bmm_numba._em_lut import lut_stats
+
+    X, mu, pi = check_e_step_inputs(*problem(rng, 3000, 203, 11, density=0.2))
+    w = rng.uniform(0, 2, size=3000) if weighted else None
+    index = build_row_index(X, 11)
+    for got, expected in zip(lut_em_pass(X, mu, pi, w, index=index), lut_em_pass(X, mu, pi, w), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    rw = responsibilities(X, mu, pi)
+    for got, expected in zip(lut_stats(X, rw, index=index), lut_stats(X, rw), strict=True):
+        np.testing.assert_array_equal(got, expected)

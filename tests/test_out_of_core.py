@@ -151,3 +151,20 @@ def test_partial_fit_after_fit_continues_and_fit_forgets_batches():
     assert not hasattr(est, "_incremental")
     with pytest.raises(ValueError, match="features"):
         est.partial_fit(X[:, :5])
+
+
+def test_row_index_is_built_once_per_in_memory_fit_and_never_per_block(tmp_path, small_blocks, monkeypatch):
+    """The EM passes' row index pays off only for data that many passes read."""
+    from bmm_numba import _mixture_data as mixture_data
+
+    calls = []
+    real = mixture_data.build_row_index
+    monkeypatch.setattr(mixture_data, "build_row_index", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    X = _mixture_data()
+    assert X.shape[0] >= mixture_data.LUT_MIN_ROWS  # the table path
+    in_memory = _fit(X, None, random_state=0, n_init=2)
+    assert calls == [X.shape]
+    calls.clear()
+    from_blocks = _fit(_memmap(tmp_path, X), None, random_state=0, n_init=2)
+    assert calls == []
+    np.testing.assert_allclose(from_blocks.means_, in_memory.means_, rtol=0, atol=ATOL)
