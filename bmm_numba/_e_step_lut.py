@@ -21,7 +21,7 @@ K = 10, one thread; see ``bench/``):
    separate pass over X (~1.2 ms).  Indices into the table use only bit 0 of each byte, so a bad
    value can never cause an out-of-bounds read; the wrapper raises before returning anything.
 
-Rows are independent and each ``prange`` iteration owns a fixed block of rows: results do not
+Rows are independent and each thread owns a range of fixed blocks of rows: results do not
 depend on the thread count.  Precision: the table and the sums are float64 throughout, so
 responsibilities agree with the float64 oracle to ~1e-12.
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 from ._e_step_numba import PARALLEL_MIN_WORK, run_compiled
 from ._e_step_numpy import log_pi
@@ -55,7 +54,7 @@ from ._simd import (
     vstore,
     vzero,
 )
-from ._threads import parallel_guard
+from ._threads import run_blocks
 
 __all__ = [
     "lut_e_step",
@@ -72,7 +71,7 @@ __all__ = [
     "BLOCK_ROWS",
 ]
 
-#: Rows per ``prange`` iteration (a fixed block: independent of the thread count).
+#: Rows per block of the E-step (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
 
 #: Rows listed before their sums run (the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
@@ -249,14 +248,26 @@ def table_sums(lut, bias, lst, starts, counts, rows, acc):
                 vstore(vadd(low1, high1), acc, i * KP + c + LANES)
 
 
+@numba.njit(**JIT_OPTIONS)
+def index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index_offsets):
+    """Count (``INDEX_COUNT``) or copy (``INDEX_FILL``) listed rows into the row index."""
+    for i in range(rows):
+        if index_mode == INDEX_COUNT:
+            index_starts[first + i + 1] = counts[i]
+        else:
+            at = index_starts[first + i]
+            for j in range(counts[i]):
+                index_offsets[at + j] = lst[starts[i] + j]
+
+
 #: ``index_mode`` of :func:`_table_pass_body`: list each row from X (no index), count the
 #: entries of each row into the index, write them into it, or read the rows' lists from it.
 LIST_FROM_X, INDEX_COUNT, INDEX_FILL, INDEX_READ = 0, 1, 2, 3
 
 
-def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part_T, part_nk, gamma,
-                     log_norm, seen_high_bits, accumulate, write_resp, read_resp, index_mode, index_starts,
-                     index_offsets):
+def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_components, block_rows, part_T,
+                     part_nk, gamma, log_norm, seen_high_bits, accumulate, write_resp, read_resp, index_mode,
+                     index_starts, index_offsets):
     """Rows in fixed blocks: list, log-joint by table, normalise; optionally keep and accumulate.
 
     ``write_resp``: responsibilities into ``gamma[n]``.  ``accumulate``: weighted
@@ -269,14 +280,14 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
     in the first ``fit``.
 
     Within a block, :data:`LIST_ROWS` rows are listed first, then summed: alternating list and
-    sums row by row took 9.7 ms against 7.3 ms (MNIST train, K = 10, one thread).
+    sums row by row took 9.7 ms against 7.3 ms (MNIST train, K = 10, one thread).  Blocks
+    ``first_block .. stop_block - 1``: :func:`run_table_pass` splits the blocks over threads.
     """
     N, D = X.shape
     KP = bias.shape[0]
-    n_blocks = part_nk.shape[0]
     want_log = log_norm.shape[0] > 0
     stride = list_stride(D)
-    for b in prange(n_blocks):
+    for b in range(first_block, stop_block):
         T = part_T[b]
         nk = part_nk[b]
         for i in range(T.shape[0] if accumulate else 0):
@@ -302,15 +313,8 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
                 seen = list_rows(X, first, rows, KP, lst, stride, counts, seen)
                 for i in range(rows):
                     starts[i] = i * stride
-                if index_mode == INDEX_COUNT:
-                    for i in range(rows):
-                        index_starts[first + i + 1] = counts[i]
-                    continue
-                if index_mode == INDEX_FILL:
-                    for i in range(rows):
-                        at = index_starts[first + i]
-                        for j in range(counts[i]):
-                            index_offsets[at + j] = lst[starts[i] + j]
+                if index_mode != LIST_FROM_X:
+                    index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index_offsets)
                     continue
             if read_resp:
                 for i in range(rows):
@@ -350,7 +354,8 @@ def _table_pass_body(X, lut, bias, sample_weight, n_components, block_rows, part
 
 
 _build_table = build_serial_and_parallel(_build_table_body)[0]  # small: always serial
-_table_pass_serial, _table_pass_parallel = build_serial_and_parallel(_table_pass_body)
+# one build: threads run it on ranges of blocks (bmm_numba._threads.run_blocks)
+_table_pass = build_serial_and_parallel(_table_pass_body)[0]
 
 
 def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None,
@@ -416,14 +421,11 @@ def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, p
 
     Returns ``log p(x_n)``, shape (n_samples,) (empty with ``given_resp`` or
     ``want_log_norm=False``).  Raises ``ValueError`` if X held a value other than 0 and 1
-    (checked after the pass, before anything is returned).
+    (checked after the pass, before anything is returned).  ``parallel``: blocks split over
+    ``numba.get_num_threads()`` threads (:func:`bmm_numba._threads.run_blocks`).
     """
     args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
-    if parallel:
-        with parallel_guard():
-            _table_pass_parallel(*args)
-    else:
-        _table_pass_serial(*args)
+    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel)
     log_norm, seen_high_bits = args[9], args[10]
     if seen_high_bits.any():
         raise ValueError("X must contain only 0 and 1; found values greater than 1")

@@ -181,3 +181,33 @@ def test_jit_helper_degrades_to_no_cache_when_numba_cannot_locate_one():
     assert serial(21) == 42 and parallel(21) == 42
     with pytest.raises(RuntimeError, match="cannot cache"):  # what _jit swallowed
         numba.njit(namespace["double"]).enable_caching()
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from bmm_numba import E_STEPS
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((3000, 300)) < 0.2).astype(np.uint8)
+    mu, pi = rng.uniform(0.2, 0.8, (10, 300)), np.full(10, 0.1)
+    before = E_STEPS["numba"](X, mu, pi)  # starts the block runner's worker thread
+    pid = os.fork()
+    if pid == 0:  # the child inherits the pool object but not its thread
+        ok = np.array_equal(E_STEPS["numba"](X, mu, pi), before)
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT or not hasattr(os, "fork"), reason="fork and the JIT needed")
+def test_table_kernel_threads_work_in_a_forked_child(tmp_path):
+    """Run in a fresh interpreter (no OpenMP region has run there, so fork is allowed)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = tmp_path / "fork_after_call.py"
+    script.write_text(FORK_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
