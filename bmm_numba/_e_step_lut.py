@@ -82,11 +82,17 @@ __all__ = [
     "build_row_index",
     "table_sums",
     "LUT_MIN_ROWS",
+    "THREADS_MIN_WORK",
     "BLOCK_ROWS",
 ]
 
 #: Rows per block of the E-step (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
+
+#: Below this many ``n * d * k`` steps the table pass runs in the calling thread alone: handing
+#: half the blocks to a second thread costs ~50-100 us (MNIST shapes, 2 cores: 1000 rows took
+#: 277 us with two threads against 216 us with one; from ~3000 rows on two threads win).
+THREADS_MIN_WORK = 1 << 24
 
 #: Rows listed before their sums run (the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
 #: 200 KB on MNIST).
@@ -436,10 +442,12 @@ def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, p
     Returns ``log p(x_n)``, shape (n_samples,) (empty with ``given_resp`` or
     ``want_log_norm=False``).  Raises ``ValueError`` if X held a value other than 0 and 1
     (checked after the pass, before anything is returned).  ``parallel``: blocks split over
-    ``numba.get_num_threads()`` threads (:func:`bmm_numba._threads.run_blocks`).
+    ``numba.get_num_threads()`` threads (:func:`bmm_numba._threads.run_blocks`) from
+    :data:`THREADS_MIN_WORK` on.
     """
     args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
-    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel)
+    N, D = X.shape
+    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel and N * D * n_components >= THREADS_MIN_WORK)
     log_norm, seen_high_bits = args[9], args[10]
     if seen_high_bits.any():
         raise ValueError("X must contain only 0 and 1; found values greater than 1")

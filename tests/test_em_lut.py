@@ -35,9 +35,16 @@ def test_bad_values_raise(rng):
         lut_em_pass(X, mu, pi)
 
 
-def test_serial_parallel_and_thread_counts_give_identical_bits(rng):
+def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch):
+    from bmm_numba import _e_step_lut, _threads
+
     X, mu, pi = check_e_step_inputs(*problem(rng, 5000, 100, 10, density=0.2))
     assert em_blocks(5000)[1] > 1  # several blocks, so the combine order matters
+    monkeypatch.setattr(_e_step_lut, "THREADS_MIN_WORK", 0)  # threads even on this small problem
+    splits = []
+    real = _threads.run_blocks
+    monkeypatch.setattr(_e_step_lut, "run_blocks", lambda *a, **k: splits.append(
+        min(a[1], numba.get_num_threads()) if k["parallel"] else 1) or real(*a, **k))
     serial = lut_em_pass(X, mu, pi, parallel=False)
     before = numba.get_num_threads()
     try:
@@ -46,6 +53,7 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng):
     finally:
         numba.set_num_threads(before)
     many = lut_em_pass(X, mu, pi)
+    assert splits == [1, 1, min(em_blocks(5000)[1], numba.get_num_threads())]
     for a, b, c in zip(serial, one, many, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
