@@ -63,6 +63,7 @@ from ._simd import (
     vadd_load,
     vexp_shifted,
     vload,
+    vlog,
     vmax,
     vscale,
     vstore,
@@ -94,7 +95,7 @@ BLOCK_ROWS = 256
 #: 277 us with two threads against 216 us with one; from ~3000 rows on two threads win).
 THREADS_MIN_WORK = 1 << 24
 
-#: Rows listed before their sums run (the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
+#: Rows listed before their sums run (a multiple of 8; the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
 #: 200 KB on MNIST).
 LIST_ROWS = 256
 
@@ -319,6 +320,8 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
         counts = np.empty(LIST_ROWS, np.int64)
         seen = seen_none()
         acc = np.zeros(LIST_ROWS * KP)  # log-joints, then responsibilities, KP lanes a row
+        tops = np.zeros(LIST_ROWS)  # per row: logsumexp = top + log(total)
+        totals = np.ones(LIST_ROWS)
         first_row = b * block_rows
         last_row = min(N, first_row + block_rows)
         for first in range(first_row, last_row, LIST_ROWS):
@@ -346,11 +349,14 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                 # row's exp/sum/divide chain (~200 cycles of latency) ran alone
                 for i in range(rows):
                     if KP == 2 * LANES:
-                        top, total = _normalise16(acc, i * KP)
+                        tops[i], totals[i] = _normalise16(acc, i * KP)
                     else:
-                        top, total = _normalise_into(acc, i * KP, n_components)
-                    if want_log:
-                        log_norm[first + i] = top + np.log(total)
+                        tops[i], totals[i] = _normalise_into(acc, i * KP, n_components)
+                if want_log:  # 8 rows at a time (a libm call per row cost ~1 ms per MNIST pass)
+                    for i in range(0, rows, LANES):
+                        vstore(vadd(vload(tops, i), vlog(vload(totals, i))), tops, i)
+                    for i in range(rows):
+                        log_norm[first + i] = tops[i]
                 for i in range(rows if write_resp else 0):
                     n = first + i
                     k0 = 0
@@ -488,7 +494,7 @@ def _aligned_empty(size):
     return raw[start:start + size]
 
 
-def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
+def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     """Responsibilities by the look-up-table kernel, on validated shapes.
 
     Parameters
@@ -502,6 +508,8 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
         size as :func:`bmm_numba._e_step_numba.run_compiled` does (None).
     return_log_norm : bool, default=False
         Also return ``log p(x_n)``.
+    index : tuple, optional
+        ``build_row_index(X, n_components)``: the rows' lists, read instead of scanning X.
 
     Returns
     -------
@@ -521,20 +529,20 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False):
     if parallel is None:
         parallel = N * D * K >= PARALLEL_MIN_WORK
     log_norm = run_table_pass(X, lut, bias, K, BLOCK_ROWS, np.empty((n_blocks, 0)), np.empty((n_blocks, bias.shape[0])),
-                              gamma=gamma, parallel=parallel, want_log_norm=return_log_norm)
+                              gamma=gamma, parallel=parallel, want_log_norm=return_log_norm, index=index)
     return (gamma, log_norm) if return_log_norm else gamma
 
 
-def numba_fastest(X, mu, pi, *, return_log_norm=False, values_checked=True, parallel=None):
+def numba_fastest(X, mu, pi, *, return_log_norm=False, values_checked=True, parallel=None, index=None):
     """Registry entry ``"numba"``: the table kernel, or the per-pixel one for few rows.
 
     Below :data:`LUT_MIN_ROWS` rows, building the table costs more than it saves and the
     ``numba_ones`` kernel runs.  ``values_checked=False`` means the caller deferred the 0/1 check
     of uint8 ``X`` to this function.  ``parallel``: as in :func:`lut_e_step` (``False`` runs the
-    serial ``nogil`` builds, for Dask tasks and thread pools).
+    serial ``nogil`` builds, for Dask tasks and thread pools); ``index``: as in :func:`lut_e_step`.
     """
     if X.shape[0] < LUT_MIN_ROWS:
         if not values_checked and X.max() > 1:
             raise ValueError("X must contain only 0 and 1; found values greater than 1")
         return run_compiled("numba_ones", X, mu, pi, parallel=parallel, return_log_norm=return_log_norm)
-    return lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm)
+    return lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm, index=index)

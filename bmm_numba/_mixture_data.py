@@ -178,7 +178,8 @@ def e_step(data, mu, pi, kernel, parallel=None):
     if data.kind == "dense":
         name = resolved_name(kernel)
         if name == "numba":
-            return numba_fastest(data.X, mu, pi, parallel=parallel, return_log_norm=True)
+            index = data.row_index(len(pi), parallel is not False) if data.n_samples >= LUT_MIN_ROWS else None
+            return numba_fastest(data.X, mu, pi, parallel=parallel, return_log_norm=True, index=index)
         if parallel is not None and name in COMPILED_KERNELS:
             return run_compiled(name, data.X, mu, pi, parallel=parallel, return_log_norm=True)
         impl = resolve_kernel(name, allowed=PRODUCTION_KERNELS)

@@ -173,3 +173,23 @@ def test_vector_exp_and_reductions():
     assert top == 9.0
     assert total == -np.inf  # the -inf lane
     assert half == 0.5 * y[8:].sum()
+
+
+def test_vector_log_matches_numpy_to_one_ulp():
+    import numba
+
+    from bmm_numba._simd import vload, vlog, vstore
+
+    @numba.njit
+    def log_all(x, out):
+        for i in range(0, x.size, 8):
+            vstore(vlog(vload(x, i)), out, i)
+
+    rng = np.random.default_rng(0)
+    special = [1.0, 2.0, np.sqrt(2), np.nextafter(np.sqrt(2), 0), 0.5, 1e-300, 1e300, 16.0]
+    x = np.concatenate([rng.uniform(1, 16, 4000), np.exp(rng.uniform(-700, 700, 4000)), special])
+    got = np.empty_like(x)
+    log_all(x, got)
+    expected = np.log(x)
+    assert np.all(np.abs(got - expected) <= np.spacing(np.abs(expected)))
+    assert got[0] == 0.0  # log(1) exactly
