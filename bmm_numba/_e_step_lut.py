@@ -371,11 +371,29 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                 for k in range(n_components):
                     acc[at + k] *= w
                     nk[k] += acc[at + k]
-                for c in range(0, KP, LANES):
-                    r = vload(acc, at + c)
+                tail = n_components - (KP - LANES)  # useful lanes of the last vector
+                if tail <= 2:
+                    # one or two useful lanes in the last vector (K = 10: two): scalar adds for
+                    # them, in the same loop, as a vector add stores 64 bytes for them and Zen 4
+                    # stores 32 bytes a cycle (MNIST, K = 10, one thread: pass 13.2 -> 12.6 ms)
+                    r = vload(acc, at)
+                    t0 = acc[at + KP - LANES]
+                    t1 = acc[at + KP - LANES + 1]
                     for j in range(starts[i], starts[i] + counts[i]):
-                        offset = lst[j] + c
-                        vstore(vadd_load(r, T, offset), T, offset)
+                        offset = lst[j]
+                        if KP > LANES:
+                            vstore(vadd_load(r, T, offset), T, offset)
+                            for c in range(LANES, KP - LANES, LANES):
+                                vstore(vadd_load(vload(acc, at + c), T, offset + c), T, offset + c)
+                        T[offset + KP - LANES] += t0
+                        if tail == 2:
+                            T[offset + KP - LANES + 1] += t1
+                else:
+                    for c in range(0, KP, LANES):
+                        r = vload(acc, at + c)
+                        for j in range(starts[i], starts[i] + counts[i]):
+                            offset = lst[j] + c
+                            vstore(vadd_load(r, T, offset), T, offset)
         seen_high_bits[b] = any_above_one(seen)
 
 

@@ -15,7 +15,8 @@ def problem(rng, n, d, k, density=0.35):
     return X, rng.uniform(0.02, 0.98, size=(k, d)), rng.dirichlet(np.ones(k))
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 784, 10), (7, 1, 3), (40, 5, 1), (300, 13, 9), (2500, 29, 17)],
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 784, 10), (7, 1, 3), (40, 5, 1), (60, 9, 2), (300, 13, 9),
+                                   (2500, 29, 17), (500, 70, 18)],
                          ids=lambda s: "N{}-D{}-K{}".format(*s))
 @pytest.mark.parametrize("weighted", [False, True])
 def test_statistics_match_oracle(shape, weighted, rng):
