@@ -90,7 +90,8 @@ __all__ = [
 #: Rows per block of the E-step (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
 
-#: Below this many ``n * d * k`` steps the table pass runs in the calling thread alone: handing
+#: Below this many ``n * d * KP`` steps (KP: K padded to a multiple of 8, the lanes the kernel
+#: works on) the table pass runs in the calling thread alone: handing
 #: half the blocks to a second thread costs ~50-100 us (MNIST shapes, 2 cores: 1000 rows took
 #: 277 us with two threads against 216 us with one; from ~3000 rows on two threads win).
 THREADS_MIN_WORK = 1 << 24
@@ -471,7 +472,7 @@ def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, p
     """
     args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
     N, D = X.shape
-    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel and N * D * n_components >= THREADS_MIN_WORK)
+    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel and N * D * bias.shape[0] >= THREADS_MIN_WORK)
     log_norm, seen_high_bits = args[9], args[10]
     if seen_high_bits.any():
         raise ValueError("X must contain only 0 and 1; found values greater than 1")
