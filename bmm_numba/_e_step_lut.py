@@ -13,9 +13,10 @@ K = 10, one thread; see ``bench/``):
    call in ~0.08 ms).  A row then costs one vector add per non-zero nibble (45 per MNIST row)
    instead of one per pixel that is on (104).
 2. Listing: 64 pixels at a time (one 512-bit load), the 16 nibble codes computed in vector
-   registers and the table offsets of the non-zero ones packed with AVX-512 ``vpcompressd``
-   (:func:`bmm_numba._simd.list_nibbles`; a lane-by-lane fallback elsewhere).  1.9-3.0 ms for
-   MNIST train against 5.4 ms for a branch-free scalar loop over 8-byte words.  A block of
+   registers (one 32-bit lane per nibble) and the table offsets of the non-zero ones packed
+   with AVX-512 ``vpcompressd`` (:func:`bmm_numba._simd.list_nibbles`; a lane-by-lane fallback
+   elsewhere).  ~2.4 ms for MNIST train against 5.4 ms for a branch-free scalar loop over 8-byte
+   words.  A block of
    :data:`LIST_ROWS` rows is listed, then summed, then normalised: each phase a loop of its
    own (row by row the three took 9.7 ms against 7.3 ms for list and sums alone).
 3. The K sums live in 8-lane ``<8 x double>`` registers (:mod:`bmm_numba._simd`), two chains
@@ -32,8 +33,8 @@ Tried and dropped: a byte table (8-pixel groups, 25 % fewer look-ups) was no fas
 3.2 MB do not stay in L2 and building it costs 0.4 ms a call; a ``parallel=True`` build (the
 threads of :func:`bmm_numba._threads.run_blocks` are as fast and compile in half the time).
 
-Single-thread split for MNIST train, K = 10: listing ~3.0 ms, sums ~3.4 ms, normalisation
-~1.2 ms, writing responsibilities ~0.6 ms.
+Single-thread split for MNIST train, K = 10: listing ~2.4 ms, sums ~3.4 ms, normalisation
+~1.2 ms, writing responsibilities ~0.6 ms (8.4 ms in all; 4.4-4.7 ms on 2 threads).
 
 Rows are independent and each thread owns a range of fixed blocks of rows: results do not
 depend on the thread count.  Precision: the table and the sums are float64 throughout, so

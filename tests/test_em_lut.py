@@ -82,10 +82,9 @@ def test_statistics_of_given_responsibilities(shape, rng):
 def reference_row_lists(X, n_components):
     """Nibble-table offsets of each row's non-zero 4-pixel groups, from NumPy reshapes alone.
 
-    Pixel groups 4q .. 4q+3 (X zero-padded to whole 8-pixel words); group q has code
-    sum_j x_{4q+j} 2^j and table row 16 q + code; lanes per row: K padded to a multiple of 8.
-    Order within a row: 64-pixel chunks in turn, low nibbles of the chunk's 8 words before the
-    high ones; the words after the last whole chunk (and the tail) word by word, low then high.
+    Pixel groups 4q .. 4q+3 (X zero-padded to whole 8-pixel words), in order of q; group q has
+    code sum_j x_{4q+j} 2^j and table row 16 q + code; lanes per row: K padded to a multiple
+    of 8.
     """
     N, D = X.shape
     KP = 8 * -(-n_components // 8)
@@ -94,14 +93,7 @@ def reference_row_lists(X, n_components):
     Xp[:, :D] = X
     codes = Xp.reshape(N, D_pad // 4, 4) @ (1 << np.arange(4))
     table_row = 16 * np.arange(D_pad // 4) + codes
-    order = []
-    n_words = D_pad // 8
-    whole_chunks = (D // 8) // 8
-    for c in range(whole_chunks):
-        order += [2 * g for g in range(8 * c, 8 * c + 8)] + [2 * g + 1 for g in range(8 * c, 8 * c + 8)]
-    for g in range(8 * whole_chunks, n_words):
-        order += [2 * g, 2 * g + 1]
-    return [(table_row[n, order] * KP)[codes[n, order] != 0] for n in range(N)]
+    return [(table_row[n] * KP)[codes[n] != 0] for n in range(N)]
 
 
 @pytest.mark.parametrize("d", [1, 5, 8, 29, 64, 71, 200, 784])
