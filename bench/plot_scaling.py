@@ -5,9 +5,9 @@ Usage::
     python -m pytest bench/test_bench_scaling.py --benchmark-json scaling.json [--bench-large]
     python bench/plot_scaling.py scaling.json --out docs/scaling.png
 
-One panel per axis (N, K, density), median time per call against the axis value, one line per
-kernel, log-log.  Lines parallel to each other differ by a constant factor; the crossing points
-are where the faster kernel changes.
+One panel per axis (N, K, density, threads), median time per call against the axis value, one
+line per kernel, log-log (threads: linear in the thread count).  Lines parallel to each other
+differ by a constant factor; the crossing points are where the faster kernel changes.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def load(path):
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
         axis = info.get("axis")
-        if axis in ("N", "K", "density"):
-            value = info[{"N": "n", "K": "k", "density": "density"}[axis]]
+        if axis in ("N", "K", "density", "threads"):
+            value = info[{"N": "n", "K": "k", "density": "density", "threads": "threads"}[axis]]
             series[axis][info["kernel"]].append((value, bench["stats"]["median"]))
     return series, data.get("machine_info", {}).get("cpu", {}).get("brand_raw", "")
 
@@ -42,15 +42,19 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     series, cpu = load(args.json)
-    axes_names = [a for a in ("N", "K", "density") if a in series]
+    axes_names = [a for a in ("N", "K", "density", "threads") if a in series]
     fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 3.6), squeeze=False)
     for ax, axis in zip(axes[0], axes_names, strict=True):
         for kernel, points in sorted(series[axis].items()):
             points.sort()
             ax.plot([p[0] for p in points], [1e3 * p[1] for p in points], marker="o", label=kernel)
-        ax.set_xscale("log")
+        if axis == "threads":
+            ax.set_xticks(sorted({p[0] for points in series[axis].values() for p in points}))
+        else:
+            ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel({"N": "rows N", "K": "components K", "density": "fraction of ones"}[axis])
+        ax.set_xlabel({"N": "rows N", "K": "components K", "density": "fraction of ones",
+                       "threads": "threads (N = 60000)"}[axis])
         ax.set_ylabel("E-step, ms (median)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

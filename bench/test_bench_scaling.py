@@ -58,3 +58,23 @@ def test_text_like(benchmark, kernel):
     """D = 100000 at 0.5 % ones, stored dense as uint8 (the estimator also takes it sparse)."""
     _run(benchmark, "scaling D (N=2000, D=100000, K=10, 0.5% ones)", kernel, *_data(2000, 100000, 10, 0.005),
          n=2000, d=100000, k=10, density=0.005, axis="D")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads(benchmark, kernel, threads):
+    """Thread scaling 1 -> 2 at N = 60000: Numba's thread count and BLAS's (threadpoolctl) alike."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip(f"only {numba.config.NUMBA_NUM_THREADS} Numba thread(s) on this machine")
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            _run(benchmark, f"scaling threads (N=60000, D=784, K=10, 13% ones) threads={threads}", kernel,
+                 *_data(60000, 784, 10, 0.13), n=60000, d=784, k=10, density=0.13, threads=threads,
+                 axis="threads")
+    finally:
+        numba.set_num_threads(before)
