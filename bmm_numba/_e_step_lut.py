@@ -50,16 +50,13 @@ from ._e_step_numba import PARALLEL_MIN_WORK, run_compiled
 from ._e_step_numpy import log_pi
 from ._exp import exp_nonpositive
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
+from ._listing import INDEX_COUNT, INDEX_FILL, INDEX_READ, LIST_FROM_X, index_rows, list_rows, list_stride
 from ._simd import (
-    CHUNK_BYTES,
     LANES,
     any_above_one,
     hmax,
     hsum,
-    list_nibbles,
-    load_u64,
     seen_none,
-    seen_or,
     vadd,
     vadd_load,
     vexp_shifted,
@@ -79,8 +76,6 @@ __all__ = [
     "table_layout",
     "table_pass_arguments",
     "run_table_pass",
-    "list_rows",
-    "list_stride",
     "build_row_index",
     "table_sums",
     "LUT_MIN_ROWS",
@@ -104,10 +99,6 @@ LIST_ROWS = 256
 #: Below this many rows, building the table (~80 us for D = 784, K = 10) costs more than it
 #: saves (~0.4 us a row); the ``numba_ones`` kernel runs.
 LUT_MIN_ROWS = 192
-
-_BYTE_BITS = np.uint64(0x0101010101010101)
-_GATHER8 = np.uint64(0x0102040810204080)  # moves bit 0 of byte j to bit 56 + j (no carries)
-
 
 @numba.njit(**JIT_OPTIONS)
 def _normalise_into(acc, at, K):
@@ -173,67 +164,6 @@ def _build_table_body(weights, lut):
 
 
 @numba.njit(**JIT_OPTIONS)
-def list_stride(n_features):
-    """Slots per row in the list buffer: two nibbles per word and the tail, plus 16 spare slots."""
-    return 2 * (n_features // 8) + 2 + 2 * LANES
-
-
-@numba.njit(**JIT_OPTIONS)
-def _nibble_code(word):
-    """8-bit code of bit 0 of the 8 bytes of ``word`` (byte j -> bit j; no carries)."""
-    return ((word & _BYTE_BITS) * _GATHER8) >> np.uint64(56)
-
-
-@numba.njit(**JIT_OPTIONS)
-def list_rows(X, first, rows, KP, lst, stride, counts, seen):
-    """Write the table offsets of the non-zero nibbles of rows ``first .. first+rows-1``.
-
-    Row ``first + i`` goes to ``lst[i * stride:]`` and its count to ``counts[i]``.  Pixels 64 at a
-    time by :func:`bmm_numba._simd.list_nibbles`, the words left over one at a time (branch-free:
-    every offset is written, the count only advances past non-zero codes), the last ``D % 8``
-    pixels as one more (partial) word.  Returns ``seen`` with the OR of the bytes added (for the
-    0/1 check, :func:`bmm_numba._simd.any_above_one`).
-    One call lists a block of rows: called once per row, it was not inlined, and the call and its
-    register spills cost ~2 ms on MNIST train.
-    """
-    D = X.shape[1]
-    n_words = D // 8
-    for i in range(rows):
-        n = first + i
-        start = i * stride
-        m = start
-        g = 0
-        while g + CHUNK_BYTES // 8 <= n_words:
-            m, seen = list_nibbles(X, n, g, KP, lst, m, seen)
-            g += CHUNK_BYTES // 8
-        for h in range(g, n_words):
-            word = load_u64(X, n, 8 * h)
-            seen = seen_or(seen, word)
-            code = _nibble_code(word)
-            low, high = np.int64(code & np.uint64(15)), np.int64(code >> np.uint64(4))
-            lst[m] = (32 * h + low) * KP
-            m += low != 0
-            lst[m] = (32 * h + 16 + high) * KP
-            m += high != 0
-        if D % 8:
-            low = 0
-            high = 0
-            for j in range(D - 8 * n_words):
-                value = np.int64(X[n, 8 * n_words + j])
-                seen = seen_or(seen, value)
-                if j < 4:
-                    low |= (value & 1) << j
-                else:
-                    high |= (value & 1) << (j - 4)
-            lst[m] = (32 * n_words + low) * KP
-            m += low != 0
-            lst[m] = (32 * n_words + 16 + high) * KP
-            m += high != 0
-        counts[i] = m - start
-    return seen
-
-
-@numba.njit(**JIT_OPTIONS)
 def table_sums(lut, bias, lst, starts, counts, rows, acc):
     """Log-joints of listed rows: ``acc[i * KP:(i + 1) * KP] = bias + sum of the listed table rows``.
 
@@ -269,23 +199,6 @@ def table_sums(lut, bias, lst, starts, counts, rows, acc):
             vstore(vadd(low0, high0), acc, i * KP + c)
             if two:
                 vstore(vadd(low1, high1), acc, i * KP + c + LANES)
-
-
-@numba.njit(**JIT_OPTIONS)
-def index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index_offsets):
-    """Count (``INDEX_COUNT``) or copy (``INDEX_FILL``) listed rows into the row index."""
-    for i in range(rows):
-        if index_mode == INDEX_COUNT:
-            index_starts[first + i + 1] = counts[i]
-        else:
-            at = index_starts[first + i]
-            for j in range(counts[i]):
-                index_offsets[at + j] = lst[starts[i] + j]
-
-
-#: ``index_mode`` of :func:`_table_pass_body`: list each row from X (no index), count the
-#: entries of each row into the index, write them into it, or read the rows' lists from it.
-LIST_FROM_X, INDEX_COUNT, INDEX_FILL, INDEX_READ = 0, 1, 2, 3
 
 
 def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_components, block_rows, part_T,
