@@ -47,6 +47,9 @@ __all__ = [
     "vexp_shifted",
     "vscale",
     "vlane",
+    "pload",
+    "padd_load",
+    "pstore",
     "vlog",
     "list_nibbles",
     "seen_none",
@@ -144,6 +147,19 @@ if JIT_DISABLED:
     def vlane(v, i):
         """Return lane ``i``."""
         return v[i]
+
+    def pload(arr, offset):
+        """Return ``arr[offset:offset+2]`` as a 2-lane vector."""
+        return arr[offset:offset + 2].copy()
+
+    def padd_load(acc, arr, offset):
+        """Return ``acc + arr[offset:offset+2]``."""
+        return acc + arr[offset:offset + 2]
+
+    def pstore(vec, arr, offset):
+        """Write a 2-lane vector into ``arr[offset:offset+2]``."""
+        arr[offset:offset + 2] = vec
+
 
     def vlog(v):
         """Return ``log(v)`` lane-wise (positive normal lanes)."""
@@ -253,6 +269,50 @@ else:
             return builder.fadd(args[0], builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=8))
 
         return f64x8(acc, arr, offset), codegen
+
+    _PAIR = ir.VectorType(ir.DoubleType(), 2)
+
+    class _F64x2(types.Type):
+        def __init__(self):
+            super().__init__(name="f64x2")
+
+    f64x2 = _F64x2()
+
+    @register_model(_F64x2)
+    class _F64x2Model(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            super().__init__(dmm, fe_type, _PAIR)
+
+    @intrinsic
+    def pload(typingctx, arr, offset):
+        """``arr[offset:offset+2]`` as a 2-lane vector (no bounds check)."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _element_pointer(context, builder, sig.args[0], *args)
+            return builder.load(builder.bitcast(ptr, _PAIR.as_pointer()), align=8)
+
+        return f64x2(arr, offset), codegen
+
+    @intrinsic
+    def padd_load(typingctx, acc, arr, offset):
+        """``acc + arr[offset:offset+2]`` for a 2-lane ``acc`` (no bounds check)."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
+            return builder.fadd(args[0], builder.load(builder.bitcast(ptr, _PAIR.as_pointer()), align=8))
+
+        return f64x2(acc, arr, offset), codegen
+
+    @intrinsic
+    def pstore(typingctx, vec, arr, offset):
+        """Write a 2-lane vector into ``arr[offset:offset+2]`` (no bounds check)."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
+            builder.store(args[0], builder.bitcast(ptr, _PAIR.as_pointer()), align=8)
+            return context.get_dummy_value()
+
+        return types.none(vec, arr, offset), codegen
 
     @intrinsic
     def vstore(typingctx, vec, arr, offset):
