@@ -11,7 +11,7 @@ that is on (104 per MNIST row), the pass adds ``r_n`` once per non-zero 4-pixel 
 Measured on MNIST train (60000 x 784, K = 10, one thread, 2-core AMD EPYC): the compiled
 per-pixel M-step statistics took 53 ms and the table E-step 17 ms; this pass did both in
 about 26 ms, and with the vector listing and the row index (the rows' lists built once per
-fit, :func:`bmm_numba._e_step_lut.build_row_index`, 10.7 ms to build) about 13 ms.
+fit, :func:`bmm_numba._e_step_lut.build_row_index`, ~9.5 ms to build) about 11.5 ms.
 
 Determinism: rows are grouped in fixed blocks (:func:`bmm_numba._m_step.row_blocks`, a function
 of the data shape only); each ``prange`` iteration fills its own block's partial ``T``, ``N_k``;
