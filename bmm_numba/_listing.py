@@ -18,8 +18,8 @@ from ._simd import CHUNK_BYTES, LANES, list_nibbles, load_u64, seen_or
 
 __all__ = ["list_stride", "list_rows", "index_rows", "LIST_FROM_X", "INDEX_COUNT", "INDEX_FILL", "INDEX_READ"]
 
-_BYTE_BITS = np.uint64(0x0101010101010101)
-_GATHER8 = np.uint64(0x0102040810204080)  # moves bit 0 of byte j to bit 56 + j (no carries)
+_NIBBLE_BITS = np.uint64(0x01010101)
+_GATHER4 = np.uint64(0x01020408)  # moves bit 0 of byte j (j < 4) to bit 24 + j (no carries)
 
 #: ``index_mode`` of :func:`bmm_numba._e_step_lut._table_pass_body`: list each row from X (no index), count the
 #: entries of each row into the index, write them into it, or read the rows' lists from it.
@@ -34,8 +34,14 @@ def list_stride(n_features):
 
 @numba.njit(**JIT_OPTIONS)
 def _nibble_code(word):
-    """8-bit code of bit 0 of the 8 bytes of ``word`` (byte j -> bit j; no carries)."""
-    return ((word & _BYTE_BITS) * _GATHER8) >> np.uint64(56)
+    """8-bit code of bit 0 of the 8 bytes of ``word`` (byte j -> bit j; no carries).
+
+    Two 32-bit halves so no product overflows 64 bits (the plain-Python run of ``nojit`` warns
+    on a wrapping uint64 multiply); only the words after the last 64-pixel chunk come here.
+    """
+    low = ((word & _NIBBLE_BITS) * _GATHER4) >> np.uint64(24)
+    high = (((word >> np.uint64(32)) & _NIBBLE_BITS) * _GATHER4) >> np.uint64(24)
+    return (low & np.uint64(15)) | ((high & np.uint64(15)) << np.uint64(4))
 
 
 @numba.njit(**JIT_OPTIONS)

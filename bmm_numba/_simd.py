@@ -94,7 +94,7 @@ if JIT_DISABLED:
 
     def vload(arr, offset):
         """Return ``arr[offset:offset+8]`` as a vector."""
-        return arr[offset:offset + LANES].copy()
+        return arr.reshape(-1)[offset:offset + LANES].copy()  # flat offsets, as compiled
 
     def vzero():
         """Return a vector of zeros."""
@@ -106,11 +106,11 @@ if JIT_DISABLED:
 
     def vadd_load(acc, arr, offset):
         """Return ``acc + arr[offset:offset+8]``."""
-        return acc + arr[offset:offset + LANES]
+        return acc + arr.reshape(-1)[offset:offset + LANES]
 
     def vstore(vec, arr, offset):
         """Write ``vec`` into ``arr[offset:offset+8]``."""
-        arr[offset:offset + LANES] = vec
+        arr.reshape(-1)[offset:offset + LANES] = vec  # a view: C-contiguous arrays only
 
     def float64_from_bits(bits):
         """Reinterpret the 64 bits of an int64 as a float64."""
@@ -150,15 +150,15 @@ if JIT_DISABLED:
 
     def pload(arr, offset):
         """Return ``arr[offset:offset+2]`` as a 2-lane vector."""
-        return arr[offset:offset + 2].copy()
+        return arr.reshape(-1)[offset:offset + 2].copy()
 
     def padd_load(acc, arr, offset):
         """Return ``acc + arr[offset:offset+2]``."""
-        return acc + arr[offset:offset + 2]
+        return acc + arr.reshape(-1)[offset:offset + 2]
 
     def pstore(vec, arr, offset):
         """Write a 2-lane vector into ``arr[offset:offset+2]``."""
-        arr[offset:offset + 2] = vec
+        arr.reshape(-1)[offset:offset + 2] = vec
 
 
     def vlog(v):
@@ -185,7 +185,7 @@ if JIT_DISABLED:
         for g in range(word, word + 8):
             value = load_u64(X, n, 8 * g)
             seen[g - word] |= value
-            code = int((value & np.uint64(0x0101010101010101)) * np.uint64(0x0102040810204080) >> np.uint64(56))
+            code = ((int(value) & 0x0101010101010101) * 0x0102040810204080 % 2**64) >> 56  # Python ints
             for half in (0, 1):
                 nibble = (code >> (4 * half)) & 15
                 if nibble:
