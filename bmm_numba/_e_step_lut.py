@@ -15,10 +15,10 @@ K = 10, one thread; see ``bench/``):
 2. Listing: 64 pixels at a time (one 512-bit load), the 16 nibble codes computed in vector
    registers (one 32-bit lane per nibble) and the table offsets of the non-zero ones packed
    with AVX-512 ``vpcompressd`` (:func:`bmm_numba._simd.list_nibbles`; a lane-by-lane fallback
-   elsewhere).  ~2.4 ms for MNIST train against 5.4 ms for a branch-free scalar loop over 8-byte
-   words.  A block of
-   :data:`LIST_ROWS` rows is listed, then summed, then normalised: each phase a loop of its
-   own (row by row the three took 9.7 ms against 7.3 ms for list and sums alone).
+   elsewhere; :mod:`bmm_numba._listing`).  ~2.4 ms for MNIST train against 5.4 ms for a
+   branch-free scalar loop over 8-byte words.  A block of :data:`LIST_ROWS` rows is listed,
+   then summed, then normalised: each phase a loop of its own (row by row the three took
+   9.7 ms against 7.3 ms for list and sums alone).
 3. The K sums live in 8-lane ``<8 x double>`` registers (:mod:`bmm_numba._simd`), two chains
    (alternate entries) to hide the add latency; K is padded to a multiple of 8.
 4. Normalisation in vectors: max, ``exp`` (degree-12 polynomial, Horner steps as ``llvm.fma``),
