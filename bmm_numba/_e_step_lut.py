@@ -46,7 +46,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._e_step_numba import PARALLEL_MIN_WORK, run_compiled
+from ._e_step_numba import run_compiled
 from ._e_step_numpy import log_pi
 from ._exp import exp_nonpositive
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
@@ -59,7 +59,6 @@ from ._simd import (
     padd_load,
     pload,
     pstore,
-    seen_none,
     vadd,
     vadd_load,
     vexp_shifted,
@@ -236,7 +235,7 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
         buffer = np.empty(0 if index_mode == INDEX_READ else LIST_ROWS * stride, np.int32)
         starts = np.empty(LIST_ROWS, np.int64)
         counts = np.empty(LIST_ROWS, np.int64)
-        seen = seen_none()
+        seen = vzero()  # bits of the bytes seen so far (the 0/1 check), carried as a vector
         acc = np.zeros(LIST_ROWS * KP)  # log-joints, then responsibilities, KP lanes a row
         tops = np.zeros(LIST_ROWS)  # per row: logsumexp = top + log(total)
         totals = np.ones(LIST_ROWS)
@@ -439,8 +438,8 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     mu : ndarray of shape (n_components, n_features), float64
     pi : ndarray of shape (n_components,), float64
     parallel : bool or None, default=None
-        Run the ``parallel=True`` build (True), the serial one (False), or choose by problem
-        size as :func:`bmm_numba._e_step_numba.run_compiled` does (None).
+        Split the row blocks over threads from :data:`THREADS_MIN_WORK` steps on (True or
+        None), or run them all in the calling thread (False).
     return_log_norm : bool, default=False
         Also return ``log p(x_n)``.
     index : tuple, optional
@@ -461,8 +460,8 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     lut, bias = prepare_table(mu, pi)
     gamma = np.empty((N, K))
     n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    if parallel is None:
-        parallel = N * D * K >= PARALLEL_MIN_WORK
+    if parallel is None:  # threads from THREADS_MIN_WORK on: run_table_pass decides
+        parallel = True
     log_norm = run_table_pass(X, lut, bias, K, BLOCK_ROWS, np.empty((n_blocks, 0)), np.empty((n_blocks, bias.shape[0])),
                               gamma=gamma, parallel=parallel, want_log_norm=return_log_norm, index=index)
     return (gamma, log_norm) if return_log_norm else gamma

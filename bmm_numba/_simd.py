@@ -52,7 +52,6 @@ __all__ = [
     "pstore",
     "vlog",
     "list_nibbles",
-    "seen_none",
     "seen_or",
     "any_above_one",
     "CHUNK_BYTES",
@@ -92,9 +91,13 @@ if JIT_DISABLED:
         """Return bytes ``X[n, offset:offset+8]`` as a little-endian uint64."""
         return np.uint64(int.from_bytes(X[n, offset:offset + 8].tobytes(), "little"))
 
+    def _flat(arr, offset, width):
+        """View of ``width`` elements at flat ``offset`` (as the compiled loads; C-contiguous only)."""
+        return arr.reshape(-1)[offset:offset + width]
+
     def vload(arr, offset):
         """Return ``arr[offset:offset+8]`` as a vector."""
-        return arr.reshape(-1)[offset:offset + LANES].copy()  # flat offsets, as compiled
+        return _flat(arr, offset, LANES).copy()
 
     def vzero():
         """Return a vector of zeros."""
@@ -106,11 +109,11 @@ if JIT_DISABLED:
 
     def vadd_load(acc, arr, offset):
         """Return ``acc + arr[offset:offset+8]``."""
-        return acc + arr.reshape(-1)[offset:offset + LANES]
+        return acc + _flat(arr, offset, LANES)
 
     def vstore(vec, arr, offset):
         """Write ``vec`` into ``arr[offset:offset+8]``."""
-        arr.reshape(-1)[offset:offset + LANES] = vec  # a view: C-contiguous arrays only
+        _flat(arr, offset, LANES)[:] = vec
 
     def float64_from_bits(bits):
         """Reinterpret the 64 bits of an int64 as a float64."""
@@ -150,48 +153,43 @@ if JIT_DISABLED:
 
     def pload(arr, offset):
         """Return ``arr[offset:offset+2]`` as a 2-lane vector."""
-        return arr.reshape(-1)[offset:offset + 2].copy()
+        return _flat(arr, offset, 2).copy()
 
     def padd_load(acc, arr, offset):
         """Return ``acc + arr[offset:offset+2]``."""
-        return acc + arr.reshape(-1)[offset:offset + 2]
+        return acc + _flat(arr, offset, 2)
 
     def pstore(vec, arr, offset):
         """Write a 2-lane vector into ``arr[offset:offset+2]``."""
-        arr.reshape(-1)[offset:offset + 2] = vec
-
+        _flat(arr, offset, 2)[:] = vec
 
     def vlog(v):
         """Return ``log(v)`` lane-wise (positive normal lanes)."""
         return np.log(v)
 
-    def seen_none():
-        """Return an empty record of seen bits."""
-        return np.zeros(LANES, dtype=np.uint64)
-
     def seen_or(seen, word):
-        """Return ``seen`` with ``word`` ORed into lane 0."""
-        seen = seen.copy()
-        seen[0] |= np.uint64(word)
-        return seen
+        """Return ``seen`` (the bits of a vector, as compiled) with ``word`` ORed into lane 0."""
+        bits = seen.view(np.uint64).copy()
+        bits[0] |= np.uint64(word)
+        return bits.view(np.float64)
 
     def any_above_one(seen):
         """Return True if any byte recorded in ``seen`` had a bit other than bit 0 set."""
-        return bool(np.any(seen & np.uint64(0xFEFEFEFEFEFEFEFE)))
+        return bool(np.any(seen.view(np.uint64) & np.uint64(0xFEFEFEFEFEFEFEFE)))
 
     def list_nibbles(X, n, word, KP, lst, m, seen):
         """Plain-Python :func:`list_nibbles`: same offsets, same order."""
-        seen = seen.copy()
+        bits = seen.view(np.uint64).copy()
         for g in range(word, word + 8):
             value = load_u64(X, n, 8 * g)
-            seen[g - word] |= value
+            bits[g - word] |= value
             code = ((int(value) & 0x0101010101010101) * 0x0102040810204080 % 2**64) >> 56  # Python ints
             for half in (0, 1):
                 nibble = (code >> (4 * half)) & 15
                 if nibble:
                     lst[m] = (16 * (2 * g + half) + nibble) * KP
                     m += 1
-        return m, seen
+        return m, bits.view(np.float64)
 
 else:
     from llvmlite import ir
@@ -199,22 +197,51 @@ else:
     from numba.core import cgutils
     from numba.extending import intrinsic, models, register_model
 
-    _VEC = ir.VectorType(ir.DoubleType(), LANES)
+    def _vector_type(width):
+        """Make a Numba type ``f64x<width>`` lowered to LLVM ``<width x double>``; return (type, LLVM type)."""
+        llvm_type = ir.VectorType(ir.DoubleType(), width)
+        numba_type = type(f"_F64x{width}", (types.Type,), {})(name=f"f64x{width}")
 
-    class _F64x8(types.Type):
-        def __init__(self):
-            super().__init__(name="f64x8")
+        @register_model(type(numba_type))
+        class _Model(models.PrimitiveModel):
+            def __init__(self, dmm, fe_type):
+                super().__init__(dmm, fe_type, llvm_type)
 
-    f64x8 = _F64x8()
+        return numba_type, llvm_type
 
-    @register_model(_F64x8)
-    class _F64x8Model(models.PrimitiveModel):
-        def __init__(self, dmm, fe_type):
-            super().__init__(dmm, fe_type, _VEC)
+    f64x8, _VEC = _vector_type(LANES)
+    f64x2, _PAIR = _vector_type(2)
 
-    def _element_pointer(context, builder, array_type, array, offset):
+    def _vector_pointer(context, builder, array_type, array, offset, vec_type):
         data = context.make_array(array_type)(context, builder, array).data
-        return builder.gep(data, [offset])
+        return builder.bitcast(builder.gep(data, [offset]), vec_type.as_pointer())
+
+    def _load_codegen(vec_type):
+        """``arr[offset:offset+width]`` as a vector: args ``(arr, offset)``."""
+
+        def codegen(context, builder, sig, args):
+            return builder.load(_vector_pointer(context, builder, sig.args[0], *args, vec_type), align=8)
+
+        return codegen
+
+    def _add_load_codegen(vec_type):
+        """``acc + arr[offset:offset+width]``: args ``(acc, arr, offset)``."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _vector_pointer(context, builder, sig.args[1], args[1], args[2], vec_type)
+            return builder.fadd(args[0], builder.load(ptr, align=8))
+
+        return codegen
+
+    def _store_codegen(vec_type):
+        """Write a vector into ``arr[offset:offset+width]``: args ``(vec, arr, offset)``."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _vector_pointer(context, builder, sig.args[1], args[1], args[2], vec_type)
+            builder.store(args[0], ptr, align=8)
+            return context.get_dummy_value()
+
+        return codegen
 
     @intrinsic
     def load_u64(typingctx, X, n, offset):
@@ -235,12 +262,7 @@ else:
     @intrinsic
     def vload(typingctx, arr, offset):
         """``arr[offset:offset+8]`` of a float64 array as a vector (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[0], *args)
-            return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=8)
-
-        return f64x8(arr, offset), codegen
+        return f64x8(arr, offset), _load_codegen(_VEC)
 
     @intrinsic
     def vzero(typingctx):
@@ -263,67 +285,27 @@ else:
     @intrinsic
     def vadd_load(typingctx, acc, arr, offset):
         """``acc + arr[offset:offset+8]`` (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
-            return builder.fadd(args[0], builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=8))
-
-        return f64x8(acc, arr, offset), codegen
-
-    _PAIR = ir.VectorType(ir.DoubleType(), 2)
-
-    class _F64x2(types.Type):
-        def __init__(self):
-            super().__init__(name="f64x2")
-
-    f64x2 = _F64x2()
-
-    @register_model(_F64x2)
-    class _F64x2Model(models.PrimitiveModel):
-        def __init__(self, dmm, fe_type):
-            super().__init__(dmm, fe_type, _PAIR)
+        return f64x8(acc, arr, offset), _add_load_codegen(_VEC)
 
     @intrinsic
     def pload(typingctx, arr, offset):
         """``arr[offset:offset+2]`` as a 2-lane vector (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[0], *args)
-            return builder.load(builder.bitcast(ptr, _PAIR.as_pointer()), align=8)
-
-        return f64x2(arr, offset), codegen
+        return f64x2(arr, offset), _load_codegen(_PAIR)
 
     @intrinsic
     def padd_load(typingctx, acc, arr, offset):
         """``acc + arr[offset:offset+2]`` for a 2-lane ``acc`` (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
-            return builder.fadd(args[0], builder.load(builder.bitcast(ptr, _PAIR.as_pointer()), align=8))
-
-        return f64x2(acc, arr, offset), codegen
+        return f64x2(acc, arr, offset), _add_load_codegen(_PAIR)
 
     @intrinsic
     def pstore(typingctx, vec, arr, offset):
         """Write a 2-lane vector into ``arr[offset:offset+2]`` (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
-            builder.store(args[0], builder.bitcast(ptr, _PAIR.as_pointer()), align=8)
-            return context.get_dummy_value()
-
-        return types.none(vec, arr, offset), codegen
+        return types.none(vec, arr, offset), _store_codegen(_PAIR)
 
     @intrinsic
     def vstore(typingctx, vec, arr, offset):
         """Write a vector into ``arr[offset:offset+8]`` (no bounds check)."""
-
-        def codegen(context, builder, sig, args):
-            ptr = _element_pointer(context, builder, sig.args[1], args[1], args[2])
-            builder.store(args[0], builder.bitcast(ptr, _VEC.as_pointer()), align=8)
-            return context.get_dummy_value()
-
-        return types.none(vec, arr, offset), codegen
+        return types.none(vec, arr, offset), _store_codegen(_VEC)
 
     def _splat(value):
         return ir.Constant(_VEC, [value] * LANES)
@@ -506,7 +488,7 @@ else:
         groups) ``q = 2 * word .. 2 * word + 15``, in that order.  The offset of nibble ``q`` with
         4-bit code ``c`` is ``(16 q + c) * KP`` (the table layout of
         :mod:`bmm_numba._e_step_lut`).  ``lst`` (int32) needs 16 free slots past the last offset
-        written; returns ``(count, seen)``: the new count, and ``seen`` (:func:`seen_none`) with
+        written; returns ``(count, seen)``: the new count, and ``seen`` (from :func:`vzero`) with
         the pixels ORed in, for the 0/1 check (:func:`any_above_one`).
         """
 
@@ -544,15 +526,6 @@ else:
             return context.make_tuple(builder, sig.return_type, [m_, builder.bitcast(seen, _VEC)])
 
         return types.Tuple((types.int64, f64x8))(X, n, word, KP, lst, m, seen), codegen
-
-    @intrinsic
-    def seen_none(typingctx):
-        """Return an empty record of seen bits (8 lanes of 64 bits, carried in a vector register)."""
-
-        def codegen(context, builder, sig, args):
-            return ir.Constant(_VEC, [0.0] * LANES)
-
-        return f64x8(), codegen
 
     @intrinsic
     def seen_or(typingctx, seen, word):
