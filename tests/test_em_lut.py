@@ -37,15 +37,24 @@ def test_bad_values_raise(rng):
 
 
 def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch):
-    from bmm_numba import _e_step_lut, _threads
+    from bmm_numba import _e_step_lut, _em_lut, _threads
 
     X, mu, pi = check_e_step_inputs(*problem(rng, 5000, 100, 10, density=0.2))
     assert em_blocks(5000)[1] > 1  # several blocks, so the combine order matters
     monkeypatch.setattr(_e_step_lut, "THREADS_MIN_WORK", 0)  # threads even on this small problem
-    splits = []
+    monkeypatch.setattr(_em_lut, "COMBINE_THREADS_MIN", 0)  # and the combine of the partials
+    splits, combine_splits = [], []
     real = _threads.run_blocks
-    monkeypatch.setattr(_e_step_lut, "run_blocks", lambda *a, **k: splits.append(
-        min(a[1], numba.get_num_threads()) if k["parallel"] else 1) or real(*a, **k))
+
+    def recording(record):
+        def run(kernel, n_blocks, args, *, parallel):
+            record.append(min(n_blocks, numba.get_num_threads()) if parallel else 1)
+            return real(kernel, n_blocks, args, parallel=parallel)
+
+        return run
+
+    monkeypatch.setattr(_e_step_lut, "run_blocks", recording(splits))
+    monkeypatch.setattr(_em_lut, "run_blocks", recording(combine_splits))
     serial = lut_em_pass(X, mu, pi, parallel=False)
     before = numba.get_num_threads()
     try:
@@ -55,6 +64,7 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch)
         numba.set_num_threads(before)
     many = lut_em_pass(X, mu, pi)
     assert splits == [1, 1, min(em_blocks(5000)[1], numba.get_num_threads())]
+    assert combine_splits == [1, 1, min(_em_lut.COMBINE_CHUNKS, numba.get_num_threads())]
     for a, b, c in zip(serial, one, many, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
