@@ -176,7 +176,9 @@ def table_sums(lut, bias, lst, starts, counts, rows, acc):
     """
     KP = bias.shape[0]
     for i in range(rows):
-        start = starts[i]
+        # max(..., 0) tells LLVM that j >= 0, so lst[j] needs no negative-index wraparound code
+        # (MNIST train, K = 10, one thread: sums 3.2 -> 2.9 ms)
+        start = max(starts[i], 0)
         stop = start + counts[i]
         for c in range(0, KP, 2 * LANES):
             two = c + LANES < KP
@@ -269,22 +271,24 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                         tops[i], totals[i] = _normalise16(acc, i * KP)
                     else:
                         tops[i], totals[i] = _normalise_into(acc, i * KP, n_components)
+                    if write_resp:  # while the row is in registers / L1
+                        n = first + i
+                        k0 = 0
+                        if n_components >= LANES:  # one unaligned vector store for lanes 0..7
+                            vstore(vload(acc, i * KP), gamma, n * n_components)
+                            k0 = LANES
+                        for k in range(k0, n_components):
+                            gamma[n, k] = acc[i * KP + k]
                 if want_log:  # 8 rows at a time (a libm call per row cost ~1 ms per MNIST pass)
                     for i in range(0, rows, LANES):
                         vstore(vadd(vload(tops, i), vlog(vload(totals, i))), tops, i)
                     for i in range(rows):
                         log_norm[first + i] = tops[i]
-                for i in range(rows if write_resp else 0):
-                    n = first + i
-                    k0 = 0
-                    if n_components >= LANES:  # one unaligned vector store for lanes 0..7
-                        vstore(vload(acc, i * KP), gamma, n * n_components)
-                        k0 = LANES
-                    for k in range(k0, n_components):
-                        gamma[n, k] = acc[i * KP + k]
             for i in range(rows if accumulate else 0):
                 w = sample_weight[first + i]
                 at = i * KP
+                start = max(starts[i], 0)  # j >= 0: no wraparound code for lst[j] (as in table_sums)
+                stop = start + counts[i]
                 for k in range(n_components):
                     acc[at + k] *= w
                     nk[k] += acc[at + k]
@@ -297,7 +301,7 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                     # 2-lane add in the sums as well measured no faster)
                     r = vload(acc, at)
                     t = pload(acc, at + KP - LANES)  # a pad lane holds 0 and adds 0
-                    for j in range(starts[i], starts[i] + counts[i]):
+                    for j in range(start, stop):
                         offset = lst[j]
                         if KP > LANES:
                             vstore(vadd_load(r, T, offset), T, offset)
@@ -307,7 +311,7 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                 else:
                     for c in range(0, KP, LANES):
                         r = vload(acc, at + c)
-                        for j in range(starts[i], starts[i] + counts[i]):
+                        for j in range(start, stop):
                             offset = lst[j] + c
                             vstore(vadd_load(r, T, offset), T, offset)
         seen_high_bits[b] = any_above_one(seen)
