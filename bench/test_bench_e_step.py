@@ -54,6 +54,39 @@ def test_e_step(benchmark, article_data, kernel, n):
     np.testing.assert_allclose(gamma.sum(axis=1), 1.0, atol=1e-9)
 
 
+#: Sizes and kernels of the new-parameters case: every call brings other ``mu`` values.
+NEW_PARAMETER_SIZES = (5, 100, 1000)
+NEW_PARAMETER_KERNELS = ("numpy", "numpy_gemm", "numba_ones", "numba")
+
+
+@pytest.mark.parametrize("n", NEW_PARAMETER_SIZES + (pytest.param(60000, marks=pytest.mark.large),))
+@pytest.mark.parametrize("kernel", NEW_PARAMETER_KERNELS)
+def test_e_step_new_parameters(benchmark, article_data, kernel, n):
+    """As ``test_e_step``, but the calls alternate between two ``mu``: no reuse of prepared terms.
+
+    The compiled kernels keep the terms they prepared from the last ``(mu, pi)``
+    (:mod:`bmm_numba._param_cache`); ``test_e_step`` repeats one ``(mu, pi)``, as a caller
+    predicting batch after batch does.  This case shows the cost when the parameters change
+    every call, as in an EM loop.
+    """
+    X, mu, pi, source = article_data
+    X = X[:n]
+    other = mu.copy()
+    other[0, 0] = 0.5 if other[0, 0] != 0.5 else 0.25
+    f = E_STEPS[kernel]
+    turn = [0]
+
+    def call():
+        turn[0] ^= 1
+        return f(X, mu if turn[0] else other, pi)
+
+    benchmark.group = f"E-step n={n:>5}, new parameters every call"
+    benchmark.extra_info.update(kernel=kernel, n=n, data=source, parameters="new every call")
+    call()  # warm-up: compiles the Numba kernels outside the timed region
+    gamma = benchmark(call)
+    assert gamma.shape == (n, mu.shape[0])
+
+
 def _compile_cases():
     """(name, loop body, arguments, parallel) for every compiled E-step kernel, on 8 MNIST-shaped rows.
 

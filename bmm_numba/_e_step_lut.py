@@ -51,6 +51,7 @@ from ._e_step_numpy import log_pi
 from ._exp import exp_nonpositive
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
 from ._listing import INDEX_COUNT, INDEX_FILL, INDEX_READ, LIST_FROM_X, index_rows, list_rows, list_stride
+from ._param_cache import cached
 from ._simd import (
     LANES,
     any_above_one,
@@ -425,6 +426,11 @@ def prepare_table(mu, pi):
     return lut, bias
 
 
+#: :func:`prepare_table`, reusing the last table for equal ``(mu, pi)`` (:mod:`bmm_numba._param_cache`):
+#: the E-step's calls only.  An EM pass gets new parameters every iteration and builds its table directly.
+_prepared_table = cached(prepare_table)
+
+
 def _aligned_empty(size):
     """float64 buffer whose data starts on a 64-byte boundary (a cache line per 8-lane load)."""
     raw = np.empty(size + LANES)
@@ -461,7 +467,7 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     """
     N, D = X.shape
     K = mu.shape[0]
-    lut, bias = prepare_table(mu, pi)
+    lut, bias = _prepared_table(mu, pi)
     gamma = np.empty((N, K))
     n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
     if parallel is None:  # threads from THREADS_MIN_WORK on: run_table_pass decides

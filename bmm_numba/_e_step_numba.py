@@ -21,6 +21,7 @@ from numba import prange
 
 from ._e_step_numpy import log_pi
 from ._jit import JIT_OPTIONS, build_serial_and_parallel
+from ._param_cache import cached
 from ._threads import parallel_guard
 
 __all__ = ["COMPILED_KERNELS", "CompiledKernel", "run_compiled", "numba_loops", "numba_log", "numba_ones"]
@@ -144,8 +145,8 @@ def _compiled(body, prepare):
 #: benchmark rebuilds ``body`` from scratch.
 COMPILED_KERNELS = {
     "numba_loops": _compiled(_probability_loops_body, _probability_arguments),
-    "numba_log": _compiled(_log_loops_body, _log_arguments),
-    "numba_ones": _compiled(_ones_loops_body, _ones_arguments),
+    "numba_log": _compiled(_log_loops_body, cached(_log_arguments)),
+    "numba_ones": _compiled(_ones_loops_body, cached(_ones_arguments)),
 }
 
 
