@@ -21,8 +21,10 @@ K = 10, one thread; see ``bench/``):
    9.7 ms against 7.3 ms for list and sums alone).
 3. The K sums live in 8-lane ``<8 x double>`` registers (:mod:`bmm_numba._simd`), two chains
    (alternate entries) to hide the add latency; K is padded to a multiple of 8.
-4. Normalisation in vectors: max, ``exp`` (degree-12 polynomial, Horner steps as ``llvm.fma``),
-   sum, one division per row; 1.2 ms for MNIST train.  ``log`` only where it is needed.
+4. Normalisation in vectors, 8 rows at a time transposed (a vector per component, a lane per
+   row: no horizontal max or sum): max, ``exp`` (degree-12 polynomial, Horner steps as
+   ``llvm.fma``), sum, one vector division; ~0.95 ms for MNIST train (1.25 ms row by row).
+   ``log`` only where it is needed.
 5. The 0/1 check of uint8 input is folded into the listing (an OR of every word, kept in a
    vector register), which saves a separate pass over X (~1.2 ms).  Indices into the table use
    only bit 0 of each byte, so a bad value can never cause an out-of-bounds read; the wrapper
@@ -33,8 +35,9 @@ Tried and dropped: a byte table (8-pixel groups, 25 % fewer look-ups) was no fas
 3.2 MB do not stay in L2 and building it costs 0.4 ms a call; a ``parallel=True`` build (the
 threads of :func:`bmm_numba._threads.run_blocks` are as fast and compile in half the time).
 
-Single-thread split for MNIST train, K = 10: listing ~2.4 ms, sums ~3.4 ms, normalisation
-~1.2 ms, writing responsibilities ~0.6 ms (8.4 ms in all; 4.4-4.7 ms on 2 threads).
+Single-thread split for MNIST train, K = 10: listing ~2.5 ms (reading X alone: ~1.4 ms), sums
+~2.9 ms, normalisation ~0.95 ms, the rest (writing responsibilities, block set-up) ~1.4 ms
+(7.7-7.8 ms in all; ~4.0-4.2 ms on 2 threads).
 
 Rows are independent and each thread owns a range of fixed blocks of rows: results do not
 depend on the thread count.  Precision: the table and the sums are float64 throughout, so
@@ -62,12 +65,15 @@ from ._simd import (
     pstore,
     vadd,
     vadd_load,
+    vdiv,
     vexp_shifted,
     vload,
     vlog,
     vmax,
+    vmul,
     vscale,
     vstore,
+    vtranspose8,
     vzero,
 )
 from ._threads import run_blocks
@@ -124,6 +130,37 @@ def _normalise_into(acc, at, K):
     for k in range(K, LANES * ((K + LANES - 1) // LANES)):
         acc[at + k] = 0.0
     return top, total
+
+
+@numba.njit(**JIT_OPTIONS)
+def _normalise8_rows(acc, at, KP, K, scratch, tops, totals, i):
+    """Normalise 8 rows at once (K <= 16): rows ``i .. i + 7``, starting at ``acc[at]``, KP lanes each.
+
+    The rows are transposed into ``scratch`` (one vector per component, a lane per row), so
+    the max, ``exp``, sum and division run on K vectors of 8 rows with no horizontal
+    operations, and with K exponentials of 8 lanes for 8 rows instead of KP.  Writes
+    ``tops[i:i + 8]``, ``totals[i:i + 8]`` and the responsibilities back into ``acc`` (pad lanes 0).
+    """
+    halves = KP // LANES
+    for h in range(halves):
+        vtranspose8(acc, at + h * LANES, KP, scratch, h * LANES * LANES, LANES)
+    top = vload(scratch, 0)
+    for k in range(1, K):
+        top = vmax(top, vload(scratch, k * LANES))
+    total = vzero()
+    for k in range(K):
+        e = vexp_shifted(vload(scratch, k * LANES), top)
+        vstore(e, scratch, k * LANES)
+        total = vadd(total, e)
+    inverse = vdiv(vexp_shifted(top, top), total)  # exp(0) = 1 in every lane
+    for k in range(K):
+        vstore(vmul(vload(scratch, k * LANES), inverse), scratch, k * LANES)
+    for k in range(K, KP):
+        vstore(vzero(), scratch, k * LANES)
+    for h in range(halves):
+        vtranspose8(scratch, h * LANES * LANES, LANES, acc, at + h * LANES, KP)
+    vstore(top, tops, i)
+    vstore(total, totals, i)
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -241,6 +278,7 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
         seen = vzero()  # bits of the bytes seen so far (the 0/1 check), carried as a vector
         acc = np.zeros(LIST_ROWS * KP)  # log-joints, then responsibilities, KP lanes a row
         tops = np.zeros(LIST_ROWS)  # per row: logsumexp = top + log(total)
+        scratch = np.empty(2 * LANES * LANES)  # 8 rows transposed: a vector per component
         totals = np.ones(LIST_ROWS)
         first_row = b * block_rows
         last_row = min(N, first_row + block_rows)
@@ -267,19 +305,25 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
                 table_sums(lut, bias, lst, starts, counts, rows, acc)
                 # normalising in a loop of its own lets rows overlap: inside the sums loop, each
                 # row's exp/sum/divide chain (~200 cycles of latency) ran alone
-                for i in range(rows):
+                # 8 rows at a time, transposed (K <= 16): MNIST train, K = 10, one thread,
+                # normalisation ~0.95 ms against ~1.25 ms row by row (the 4 transposes per 8
+                # rows cost about half of what the vector maths saves)
+                whole = rows - rows % LANES if KP <= 2 * LANES else 0
+                for i in range(0, whole, LANES):
+                    _normalise8_rows(acc, i * KP, KP, n_components, scratch, tops, totals, i)
+                for i in range(whole, rows):
                     if KP == 2 * LANES:
                         tops[i], totals[i] = _normalise16(acc, i * KP)
                     else:
                         tops[i], totals[i] = _normalise_into(acc, i * KP, n_components)
-                    if write_resp:  # while the row is in registers / L1
-                        n = first + i
-                        k0 = 0
-                        if n_components >= LANES:  # one unaligned vector store for lanes 0..7
-                            vstore(vload(acc, i * KP), gamma, n * n_components)
-                            k0 = LANES
-                        for k in range(k0, n_components):
-                            gamma[n, k] = acc[i * KP + k]
+                for i in range(rows if write_resp else 0):
+                    n = first + i
+                    k0 = 0
+                    if n_components >= LANES:  # one unaligned vector store for lanes 0..7
+                        vstore(vload(acc, i * KP), gamma, n * n_components)
+                        k0 = LANES
+                    for k in range(k0, n_components):
+                        gamma[n, k] = acc[i * KP + k]
                 if want_log:  # 8 rows at a time (a libm call per row cost ~1 ms per MNIST pass)
                     for i in range(0, rows, LANES):
                         vstore(vadd(vload(tops, i), vlog(vload(totals, i))), tops, i)

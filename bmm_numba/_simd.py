@@ -46,6 +46,9 @@ __all__ = [
     "hsum",
     "vexp_shifted",
     "vscale",
+    "vdiv",
+    "vmul",
+    "vtranspose8",
     "vlane",
     "pload",
     "padd_load",
@@ -133,7 +136,7 @@ if JIT_DISABLED:
 
     def vexp_shifted(v, top):
         """Return ``exp(v - top)`` lane-wise for ``v <= top``, 0 below ``top - 708``."""
-        x = v - top
+        x = v - top  # top: a scalar or a vector
         y = np.maximum(x, _EXP_UNDERFLOW)
         k = (y * _LOG2E + _ROUND) - _ROUND
         r = (y - k * _LN2_HI) - k * _LN2_LO
@@ -146,6 +149,22 @@ if JIT_DISABLED:
     def vscale(v, s):
         """Return ``v * s``."""
         return v * s
+
+    def vdiv(a, b):
+        """Return ``a / b`` (IEEE, silently: as the compiled division)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+    def vmul(a, b):
+        """Return ``a * b``."""
+        return a * b
+
+    def vtranspose8(src, src_at, src_stride, dst, dst_at, dst_stride):
+        """Transpose an 8 x 8 block (as the compiled version; flat offsets)."""
+        flat_src, flat_dst = src.reshape(-1), dst.reshape(-1)
+        block = np.array([flat_src[src_at + r * src_stride:src_at + r * src_stride + LANES] for r in range(LANES)])
+        for k in range(LANES):
+            flat_dst[dst_at + k * dst_stride:dst_at + k * dst_stride + LANES] = block[:, k]
 
     def vlane(v, i):
         """Return lane ``i``."""
@@ -368,9 +387,12 @@ else:
         """
 
         def codegen(context, builder, sig, args):
-            top_vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[1], ir.Constant(ir.IntType(32), 0))
-            top_vec = builder.shuffle_vector(top_vec, top_vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
-                                                                           [0] * LANES))
+            top_vec = args[1]
+            if sig.args[1] != f64x8:  # a scalar: the same shift in every lane
+                top_vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[1],
+                                                 ir.Constant(ir.IntType(32), 0))
+                top_vec = builder.shuffle_vector(top_vec, top_vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
+                                                                               [0] * LANES))
             x = builder.fsub(args[0], top_vec)
             floor = _splat(_EXP_UNDERFLOW)
             keep = builder.fcmp_ordered(">=", x, floor)
@@ -386,7 +408,67 @@ else:
             value = builder.fmul(p, builder.bitcast(bits, _VEC))
             return builder.select(keep, value, _splat(0.0))
 
-        return f64x8(v, types.float64), codegen
+        return f64x8(v, top if top == f64x8 else types.float64), codegen
+
+    @intrinsic
+    def vdiv(typingctx, a, b):
+        """Lane-wise ``a / b``."""
+
+        def codegen(context, builder, sig, args):
+            return builder.fdiv(args[0], args[1])
+
+        return f64x8(a, b), codegen
+
+    @intrinsic
+    def vmul(typingctx, a, b):
+        """Lane-wise ``a * b``."""
+
+        def codegen(context, builder, sig, args):
+            return builder.fmul(args[0], args[1])
+
+        return f64x8(a, b), codegen
+
+    @intrinsic
+    def vtranspose8(typingctx, src, src_at, src_stride, dst, dst_at, dst_stride):
+        """Transpose an 8 x 8 block: ``dst[dst_at + k * dst_stride + r] = src[src_at + r * src_stride + k]``.
+
+        Eight vector loads, 24 two-source shuffles (pairs of lanes, then pairs of 128-bit and of
+        256-bit halves), eight vector stores.  No bounds checks.
+        """
+
+        def codegen(context, builder, sig, args):
+            i64 = ir.IntType(64)
+            src_at = context.cast(builder, args[1], sig.args[1], types.int64)
+            src_stride = context.cast(builder, args[2], sig.args[2], types.int64)
+            dst_at = context.cast(builder, args[4], sig.args[4], types.int64)
+            dst_stride = context.cast(builder, args[5], sig.args[5], types.int64)
+            rows = []
+            for r in range(LANES):
+                at = builder.add(src_at, builder.mul(src_stride, ir.Constant(i64, r)))
+                rows.append(builder.load(_vector_pointer(context, builder, sig.args[0], args[0], at, _VEC), align=8))
+
+            def shuffle(a, b, mask):
+                return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(ir.IntType(32), LANES), mask))
+
+            # stage 1: lanes of row pairs; stage 2: 128-bit pieces; stage 3: 256-bit halves
+            even, odd = [0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15]
+            t = []
+            for r in range(0, LANES, 2):
+                t += [shuffle(rows[r], rows[r + 1], even), shuffle(rows[r], rows[r + 1], odd)]
+            low128, high128 = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+            u = []
+            for q in (0, 4):  # t[q..q+3] hold rows 2q/2..: (t0, t2) and (t1, t3) pair up
+                u += [shuffle(t[q], t[q + 2], low128), shuffle(t[q + 1], t[q + 3], low128),
+                      shuffle(t[q], t[q + 2], high128), shuffle(t[q + 1], t[q + 3], high128)]
+            low256, high256 = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+            columns = [shuffle(u[k], u[k + 4], low256) for k in range(4)] + \
+                      [shuffle(u[k], u[k + 4], high256) for k in range(4)]
+            for k in range(LANES):
+                at = builder.add(dst_at, builder.mul(dst_stride, ir.Constant(i64, k)))
+                builder.store(columns[k], _vector_pointer(context, builder, sig.args[3], args[3], at, _VEC), align=8)
+            return context.get_dummy_value()
+
+        return types.none(src, src_at, src_stride, dst, dst_at, dst_stride), codegen
 
     @intrinsic
     def vlog(typingctx, v):

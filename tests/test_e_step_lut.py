@@ -145,6 +145,39 @@ def test_exp_nonpositive_matches_numpy_to_a_few_ulp():
     assert np.all(got_below == 0.0)
 
 
+def test_transpose_and_vector_shift():
+    import numba
+
+    from bmm_numba._simd import vdiv, vexp_shifted, vload, vmul, vstore, vtranspose8
+
+    @numba.njit
+    def transpose(src, src_at, src_stride, dst, dst_at, dst_stride):
+        vtranspose8(src, src_at, src_stride, dst, dst_at, dst_stride)
+
+    @numba.njit
+    def shifted(x, top, out):
+        vstore(vexp_shifted(vload(x, 0), vload(top, 0)), out, 0)
+        vstore(vdiv(vload(x, 0), vload(top, 0)), out, 8)
+        vstore(vmul(vload(x, 0), vload(top, 0)), out, 16)
+
+    src = np.arange(300.0)
+    dst = np.full(300, -1.0)
+    transpose(src, 7, 19, dst, 3, 11)  # strided rows in, strided columns out
+    expected = np.full(300, -1.0)
+    for r in range(8):
+        for k in range(8):
+            expected[3 + 11 * k + r] = src[7 + 19 * r + k]
+    np.testing.assert_array_equal(dst, expected)  # and nothing else written
+    x = np.array([-3.0, 0.0, 2.5, -np.inf, -690.0, 1.0, -1e-300, 4.0])  # x - top >= -708: no flush to 0
+    top = np.array([0.0, 1.0, 2.5, 3.0, 10.0, 1.0, 0.0, 4.5])
+    out = np.empty(24)
+    shifted(x, top, out)
+    np.testing.assert_allclose(out[:8], np.exp(x - top), rtol=8 * np.finfo(float).eps, atol=0)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(out[8:16], x / top)  # IEEE division, -1e-300 / 0 included
+    np.testing.assert_array_equal(out[16:], x * top)
+
+
 def test_vector_exp_and_reductions():
     import numba
 
