@@ -40,6 +40,7 @@ __all__ = [
     "vadd",
     "vadd_load",
     "vstore",
+    "vstore_first",
     "float64_from_bits",
     "vmax",
     "hmax",
@@ -117,6 +118,10 @@ if JIT_DISABLED:
     def vstore(vec, arr, offset):
         """Write ``vec`` into ``arr[offset:offset+8]``."""
         _flat(arr, offset, LANES)[:] = vec
+
+    def vstore_first(vec, arr, offset, count):
+        """Write ``vec[:count]`` into ``arr[offset:offset+count]``."""
+        _flat(arr, offset, count)[:] = vec[:count]
 
     def float64_from_bits(bits):
         """Reinterpret the 64 bits of an int64 as a float64."""
@@ -320,6 +325,24 @@ else:
     def pstore(typingctx, vec, arr, offset):
         """Write a 2-lane vector into ``arr[offset:offset+2]`` (no bounds check)."""
         return types.none(vec, arr, offset), _store_codegen(_PAIR)
+
+    @intrinsic
+    def vstore_first(typingctx, vec, arr, offset, count):
+        """Write lanes ``0 .. count - 1`` of a vector into ``arr[offset:offset+count]`` (one masked store)."""
+
+        def codegen(context, builder, sig, args):
+            ptr = _vector_pointer(context, builder, sig.args[1], args[1], args[2], _VEC)
+            count = context.cast(builder, args[3], sig.args[3], types.int64)
+            lanes = ir.Constant(_I64X8, list(range(LANES)))
+            mask = builder.icmp_signed("<", lanes, _broadcast_i64(builder, count))
+            store = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), ir.IntType(32),
+                                                                ir.VectorType(ir.IntType(1), LANES)]),
+                "llvm.masked.store.v8f64.p0v8f64")
+            builder.call(store, [args[0], ptr, ir.Constant(ir.IntType(32), 8), mask])
+            return context.get_dummy_value()
+
+        return types.none(vec, arr, offset, count), codegen
 
     @intrinsic
     def vstore(typingctx, vec, arr, offset):

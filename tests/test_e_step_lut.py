@@ -178,6 +178,23 @@ def test_transpose_and_vector_shift():
     np.testing.assert_array_equal(out[16:], x * top)
 
 
+@pytest.mark.parametrize("count", range(9))
+def test_masked_store_writes_only_its_lanes(count):
+    import numba
+
+    from bmm_numba._simd import vload, vstore_first
+
+    @numba.njit
+    def store(src, dst, at, count):
+        vstore_first(vload(src, 0), dst, at, count)
+
+    dst = np.full(20, -1.0)
+    store(np.arange(1.0, 9.0), dst, 5, count)
+    expected = np.full(20, -1.0)
+    expected[5:5 + count] = np.arange(1.0, 1.0 + count)
+    np.testing.assert_array_equal(dst, expected)
+
+
 def test_vector_exp_and_reductions():
     import numba
 
