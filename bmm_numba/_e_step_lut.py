@@ -58,8 +58,6 @@ from ._param_cache import cached
 from ._simd import (
     LANES,
     any_above_one,
-    hmax,
-    hsum,
     padd_load,
     pload,
     pstore,
@@ -71,7 +69,6 @@ from ._simd import (
     vlog,
     vmax,
     vmul,
-    vscale,
     vstore,
     vstore_first,
     vtranspose8,
@@ -162,24 +159,6 @@ def _normalise8_rows(acc, at, KP, K, scratch, tops, totals, i):
         vtranspose8(scratch, h * LANES * LANES, LANES, acc, at + h * LANES, KP)
     vstore(top, tops, i)
     vstore(total, totals, i)
-
-
-@numba.njit(**JIT_OPTIONS)
-def _normalise16(acc, at):
-    """:func:`_normalise_into` for 16 lanes held as two vectors (K in 9..16; pad lanes are -inf).
-
-    Max, exp, sum and scaling in vector registers; pad lanes become exp(-inf) = 0.
-    """
-    a0 = vload(acc, at)
-    a1 = vload(acc, at + LANES)
-    top = hmax(vmax(a0, a1))
-    e0 = vexp_shifted(a0, top)
-    e1 = vexp_shifted(a1, top)
-    total = hsum(vadd(e0, e1))
-    inverse = 1.0 / total
-    vstore(vscale(e0, inverse), acc, at)
-    vstore(vscale(e1, inverse), acc, at + LANES)
-    return top, total
 
 
 def _build_table_body(weights, lut):
@@ -307,17 +286,17 @@ def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_com
             else:
                 table_sums(lut, bias, lst, starts, counts, rows, acc)
                 # normalising in a loop of its own lets rows overlap: inside the sums loop, each
-                # row's exp/sum/divide chain (~200 cycles of latency) ran alone
-                # 8 rows at a time, transposed (K <= 16): MNIST train, K = 10, one thread,
-                # normalisation ~0.95 ms against ~1.25 ms row by row (the 4 transposes per 8
-                # rows cost about half of what the vector maths saves)
-                whole = rows - rows % LANES if KP <= 2 * LANES else 0
-                for i in range(0, whole, LANES):
-                    _normalise8_rows(acc, i * KP, KP, n_components, scratch, tops, totals, i)
-                for i in range(whole, rows):
-                    if KP == 2 * LANES:
-                        tops[i], totals[i] = _normalise16(acc, i * KP)
-                    else:
+                # row's exp/sum/divide chain (~200 cycles of latency) ran alone.  K <= 16: 8 rows
+                # at a time, transposed (MNIST train, K = 10, one thread: ~0.95 ms against
+                # ~1.25 ms row by row; the 4 transposes per 8 rows cost about half of what the
+                # vector maths saves); the rows that complete the last 8 are zeros, never read
+                if KP <= 2 * LANES:
+                    for i in range(rows * KP, (rows + (-rows) % LANES) * KP):
+                        acc[i] = 0.0
+                    for i in range(0, rows, LANES):
+                        _normalise8_rows(acc, i * KP, KP, n_components, scratch, tops, totals, i)
+                else:
+                    for i in range(rows):
                         tops[i], totals[i] = _normalise_into(acc, i * KP, n_components)
                 for i in range(rows if write_resp else 0):
                     # vector stores, the last one masked to the row's end (the last 2 lanes of
