@@ -17,13 +17,17 @@ import sys
 from pathlib import Path
 
 
-def load_e_step_medians(path):
-    """Return ({(kernel, n): median seconds}, machine description, data description)."""
+def load_e_step_medians(path, parameters=None):
+    """Return ({(kernel, n): median seconds}, machine description, data description, compile times).
+
+    ``parameters=None``: the article's harness (one ``(mu, pi)`` for every call);
+    ``"new every call"``: ``test_e_step_new_parameters``.
+    """
     data = json.loads(Path(path).read_text())
     medians = {}
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
-        if "kernel" in info and "n" in info:
+        if "kernel" in info and "n" in info and info.get("parameters") == parameters:
             medians[(info["kernel"], int(info["n"]))] = bench["stats"]["median"]
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", "unknown CPU")
@@ -71,6 +75,18 @@ def render(path, sizes=None):
            _table(kernels, sizes, lambda k, n: _fmt_time(medians[(k, n)]) if (k, n) in medians else "–"),
            "", "Speed-up against attempt 1 (`python_loops`):", "", _table(kernels, sizes, ratio("python_loops")),
            "", "Speed-up against attempt 4 (`numpy`):", "", _table(kernels, sizes, ratio("numpy"))]
+    fresh = load_e_step_medians(path, parameters="new every call")[0]
+    if fresh:
+        fresh_kernels = list(dict.fromkeys(k for k, _ in fresh))
+        fresh_sizes = sorted({n for _, n in fresh})
+
+        def fresh_cell(kernel, n):
+            if (kernel, n) not in fresh:
+                return "–"
+            ratio = f" ({fresh[('numpy', n)] / fresh[(kernel, n)]:.3g}×)" if ("numpy", n) in fresh else ""
+            return _fmt_time(fresh[(kernel, n)]) + ratio
+        out += ["", "New parameters every call (`test_e_step_new_parameters`: no reuse of prepared terms; "
+                "in brackets, speed-up against `numpy`):", "", _table(fresh_kernels, fresh_sizes, fresh_cell)]
     if compile_times:
         out += ["", "Cold JIT compile + first call (no cache): "
                 + ", ".join(f"`{k}` {_fmt_time(v)}" for k, v in compile_times.items()) + "."]
