@@ -297,14 +297,22 @@ else:
 
         return f64x8(), codegen
 
-    @intrinsic
-    def vadd(typingctx, a, b):
-        """Lane-wise ``a + b``."""
+    def _lanewise(name, instruction, doc):
+        """Make an intrinsic ``name(a, b)``: one LLVM ``instruction`` (``fadd``, ...) on two vectors."""
 
-        def codegen(context, builder, sig, args):
-            return builder.fadd(args[0], args[1])
+        def typer(typingctx, a, b):
+            def codegen(context, builder, sig, args):
+                return getattr(builder, instruction)(args[0], args[1])
 
-        return f64x8(a, b), codegen
+            return f64x8(a, b), codegen
+
+        typer.__name__ = typer.__qualname__ = name
+        typer.__doc__ = doc
+        return intrinsic(typer)
+
+    vadd = _lanewise("vadd", "fadd", "Lane-wise ``a + b``.")
+    vdiv = _lanewise("vdiv", "fdiv", "Lane-wise ``a / b``.")
+    vmul = _lanewise("vmul", "fmul", "Lane-wise ``a * b``.")
 
     @intrinsic
     def vadd_load(typingctx, acc, arr, offset):
@@ -432,24 +440,6 @@ else:
             return builder.select(keep, value, _splat(0.0))
 
         return f64x8(v, top if top == f64x8 else types.float64), codegen
-
-    @intrinsic
-    def vdiv(typingctx, a, b):
-        """Lane-wise ``a / b``."""
-
-        def codegen(context, builder, sig, args):
-            return builder.fdiv(args[0], args[1])
-
-        return f64x8(a, b), codegen
-
-    @intrinsic
-    def vmul(typingctx, a, b):
-        """Lane-wise ``a * b``."""
-
-        def codegen(context, builder, sig, args):
-            return builder.fmul(args[0], args[1])
-
-        return f64x8(a, b), codegen
 
     @intrinsic
     def vtranspose8(typingctx, src, src_at, src_stride, dst, dst_at, dst_stride):
