@@ -69,6 +69,7 @@ from ._simd import (
     vlog,
     vmax,
     vmul,
+    vsplat,
     vstore,
     vstore_first,
     vtranspose8,
@@ -150,7 +151,7 @@ def _normalise8_rows(acc, at, KP, K, scratch, tops, totals, i):
         e = vexp_shifted(vload(scratch, k * LANES), top)
         vstore(e, scratch, k * LANES)
         total = vadd(total, e)
-    inverse = vdiv(vexp_shifted(top, top), total)  # exp(0) = 1 in every lane
+    inverse = vdiv(vsplat(1.0), total)
     for k in range(K):
         vstore(vmul(vload(scratch, k * LANES), inverse), scratch, k * LANES)
     for k in range(K, KP):

@@ -42,7 +42,7 @@ def em_blocks(n_samples):
     return block_rows, max(1, -(-n_samples // block_rows))
 
 
-def _combine_body(first_chunk, stop_chunk, n_chunks, part_T, part_nk, n_features, T, nk, S):
+def _combine_body(first_chunk, stop_chunk, n_chunks, part_T, part_nk, T, nk, S):
     """Add the block partials in block order, then expand ``T`` (patterns) into ``S`` (pixels).
 
     Chunks ``first_chunk .. stop_chunk - 1`` of ``n_chunks`` equal ranges of 4-pixel groups
@@ -89,10 +89,10 @@ COMBINE_THREADS_MIN = 1 << 18
 _combine_kernel = build_serial_and_parallel(_combine_body)[0]
 
 
-def _combine(part_T, part_nk, n_features, T, nk, S, *, parallel=True):
+def _combine(part_T, part_nk, T, nk, S, *, parallel=True):
     """Run :func:`_combine_body` on all chunks, in threads (:func:`bmm_numba._threads.run_blocks`) when large."""
     parallel = parallel and part_T.size >= COMBINE_THREADS_MIN
-    run_blocks(_combine_kernel, COMBINE_CHUNKS, (COMBINE_CHUNKS, part_T, part_nk, n_features, T, nk, S),
+    run_blocks(_combine_kernel, COMBINE_CHUNKS, (COMBINE_CHUNKS, part_T, part_nk, T, nk, S),
                parallel=parallel)
 
 
@@ -169,5 +169,5 @@ def _accumulate(X, lut, bias, n_components, n_entries, **pass_options):
     T = np.empty(n_entries)
     nk_padded = np.empty(KP)
     S = np.empty((n_components, D))
-    _combine(part_T, part_nk, D, T, nk_padded, S, parallel=pass_options.get("parallel", True))
+    _combine(part_T, part_nk, T, nk_padded, S, parallel=pass_options.get("parallel", True))
     return nk_padded[:n_components].copy(), S, log_norm

@@ -59,7 +59,6 @@ def cached(prepare):
             _last[prepare] = (key, terms)  # one atomic store: readers see the old pair or the new one
         return terms
 
-    prepare_or_reuse.uncached = prepare
     return prepare_or_reuse
 
 

@@ -43,14 +43,11 @@ __all__ = [
     "vstore_first",
     "float64_from_bits",
     "vmax",
-    "hmax",
-    "hsum",
     "vexp_shifted",
-    "vscale",
+    "vsplat",
     "vdiv",
     "vmul",
     "vtranspose8",
-    "vlane",
     "pload",
     "padd_load",
     "pstore",
@@ -131,14 +128,6 @@ if JIT_DISABLED:
         """Return the lane-wise maximum."""
         return np.where(a > b, a, b)
 
-    def hmax(v):
-        """Return the largest lane."""
-        return v.max()
-
-    def hsum(v):
-        """Return the sum of the lanes, as the pairwise tree of the compiled version."""
-        return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
-
     def vexp_shifted(v, top):
         """Return ``exp(v - top)`` lane-wise for ``v <= top``, 0 below ``top - 708``."""
         x = v - top  # top: a scalar or a vector
@@ -151,9 +140,9 @@ if JIT_DISABLED:
         scale = ((k.astype(np.int64) + 1023) << 52).view(np.float64)
         return np.where(x >= _EXP_UNDERFLOW, p * scale, 0.0)
 
-    def vscale(v, s):
-        """Return ``v * s``."""
-        return v * s
+    def vsplat(value):
+        """Return a vector with ``value`` in every lane."""
+        return np.full(LANES, float(value))
 
     def vdiv(a, b):
         """Return ``a / b`` (IEEE, silently: as the compiled division)."""
@@ -170,10 +159,6 @@ if JIT_DISABLED:
         block = np.array([flat_src[src_at + r * src_stride:src_at + r * src_stride + LANES] for r in range(LANES)])
         for k in range(LANES):
             flat_dst[dst_at + k * dst_stride:dst_at + k * dst_stride + LANES] = block[:, k]
-
-    def vlane(v, i):
-        """Return lane ``i``."""
-        return v[i]
 
     def pload(arr, offset):
         """Return ``arr[offset:offset+2]`` as a 2-lane vector."""
@@ -360,9 +345,6 @@ else:
     def _splat(value):
         return ir.Constant(_VEC, [value] * LANES)
 
-    def _lanes(builder, v):
-        return [builder.extract_element(v, ir.Constant(ir.IntType(32), i)) for i in range(LANES)]
-
     def _tree(builder, values, op):
         while len(values) > 1:
             values = [op(values[i], values[i + 1]) for i in range(0, len(values), 2)]
@@ -376,27 +358,6 @@ else:
             return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[0], args[1])
 
         return f64x8(a, b), codegen
-
-    @intrinsic
-    def hmax(typingctx, v):
-        """Largest lane."""
-
-        def codegen(context, builder, sig, args):
-            def larger(x, y):
-                return builder.select(builder.fcmp_ordered(">", x, y), x, y)
-
-            return _tree(builder, _lanes(builder, args[0]), larger)
-
-        return types.float64(v), codegen
-
-    @intrinsic
-    def hsum(typingctx, v):
-        """Sum of the lanes, pairwise: ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))."""
-
-        def codegen(context, builder, sig, args):
-            return _tree(builder, _lanes(builder, args[0]), builder.fadd)
-
-        return types.float64(v), codegen
 
     def _fma(builder, a, b, c):
         """Return ``a * b + c`` rounded once (``llvm.fma``: one instruction where the target has FMA).
@@ -418,12 +379,8 @@ else:
         """
 
         def codegen(context, builder, sig, args):
-            top_vec = args[1]
-            if sig.args[1] != f64x8:  # a scalar: the same shift in every lane
-                top_vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[1],
-                                                 ir.Constant(ir.IntType(32), 0))
-                top_vec = builder.shuffle_vector(top_vec, top_vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
-                                                                               [0] * LANES))
+            # a scalar top: the same shift in every lane
+            top_vec = args[1] if sig.args[1] == f64x8 else _broadcast(builder, args[1])
             x = builder.fsub(args[0], top_vec)
             floor = _splat(_EXP_UNDERFLOW)
             keep = builder.fcmp_ordered(">=", x, floor)
@@ -517,25 +474,19 @@ else:
 
         return f64x8(v), codegen
 
-    @intrinsic
-    def vscale(typingctx, v, s):
-        """``v * s`` with a scalar ``s``."""
-
-        def codegen(context, builder, sig, args):
-            s_vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[1], ir.Constant(ir.IntType(32), 0))
-            s_vec = builder.shuffle_vector(s_vec, s_vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
-            return builder.fmul(args[0], s_vec)
-
-        return f64x8(v, types.float64), codegen
+    def _broadcast(builder, value):
+        """``value`` (a double) in every lane of an 8-lane vector."""
+        vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
     @intrinsic
-    def vlane(typingctx, v, i):
-        """Lane ``i`` of a vector."""
+    def vsplat(typingctx, value):
+        """Return a vector with the scalar ``value`` in every lane."""
 
         def codegen(context, builder, sig, args):
-            return builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
+            return _broadcast(builder, context.cast(builder, args[0], sig.args[0], types.float64))
 
-        return types.float64(v, i), codegen
+        return f64x8(value), codegen
 
     _I64X8 = ir.VectorType(ir.IntType(64), LANES)
 
