@@ -17,18 +17,18 @@ import sys
 from pathlib import Path
 
 
-def load_e_step_medians(path, parameters=None):
-    """Return ({(kernel, n): median seconds}, machine description, data description, compile times).
+def load_e_step_medians(path):
+    """Read one saved run: ``(medians, fresh, machine description, data description, compile times)``.
 
-    ``parameters=None``: the article's harness (one ``(mu, pi)`` for every call);
-    ``"new every call"``: ``test_e_step_new_parameters``.
+    ``medians``: ``{(kernel, n): median seconds}`` of the article's harness (one ``(mu, pi)``
+    for every call); ``fresh``: the same for ``test_e_step_new_parameters``.
     """
     data = json.loads(Path(path).read_text())
-    medians = {}
+    runs = {None: {}, "new every call": {}}
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
-        if "kernel" in info and "n" in info and info.get("parameters") == parameters:
-            medians[(info["kernel"], int(info["n"]))] = bench["stats"]["median"]
+        if "kernel" in info and "n" in info and info.get("parameters") in runs:
+            runs[info.get("parameters")][(info["kernel"], int(info["n"]))] = bench["stats"]["median"]
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {}).get("brand_raw", "unknown CPU")
     cores = machine.get("cpu", {}).get("count", "?")
@@ -37,7 +37,8 @@ def load_e_step_medians(path, parameters=None):
         b["extra_info"]["kernel"]: b["stats"]["median"]
         for b in data["benchmarks"] if b.get("group") == "JIT compile"
     }
-    return medians, desc, machine.get("bmm_numba_data", "?"), compile_times
+    source = data.get("bmm_numba_data", machine.get("bmm_numba_data", "?"))  # machine_info: older runs
+    return runs[None], runs["new every call"], desc, source, compile_times
 
 
 def _fmt_time(seconds):
@@ -58,7 +59,7 @@ def _table(kernels, sizes, cell):
 
 def render(path, sizes=None):
     """Markdown for one saved run."""
-    medians, machine, data, compile_times = load_e_step_medians(path)
+    medians, fresh, machine, data, compile_times = load_e_step_medians(path)
     kernels = list(dict.fromkeys(k for k, _ in medians))
     all_sizes = sorted({n for _, n in medians})
     sizes = [n for n in (sizes or all_sizes) if n in all_sizes]
@@ -75,7 +76,6 @@ def render(path, sizes=None):
            _table(kernels, sizes, lambda k, n: _fmt_time(medians[(k, n)]) if (k, n) in medians else "–"),
            "", "Speed-up against attempt 1 (`python_loops`):", "", _table(kernels, sizes, ratio("python_loops")),
            "", "Speed-up against attempt 4 (`numpy`):", "", _table(kernels, sizes, ratio("numpy"))]
-    fresh = load_e_step_medians(path, parameters="new every call")[0]
     if fresh:
         fresh_kernels = list(dict.fromkeys(k for k, _ in fresh))
         fresh_sizes = sorted({n for _, n in fresh})
