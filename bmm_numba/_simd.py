@@ -327,7 +327,7 @@ else:
             ptr = _vector_pointer(context, builder, sig.args[1], args[1], args[2], _VEC)
             count = context.cast(builder, args[3], sig.args[3], types.int64)
             lanes = ir.Constant(_I64X8, list(range(LANES)))
-            mask = builder.icmp_signed("<", lanes, _broadcast_i64(builder, count))
+            mask = builder.icmp_signed("<", lanes, _broadcast(builder, count, _I64X8))
             store = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), ir.IntType(32),
                                                                 ir.VectorType(ir.IntType(1), LANES)]),
@@ -474,10 +474,11 @@ else:
 
         return f64x8(v), codegen
 
-    def _broadcast(builder, value):
-        """``value`` (a double) in every lane of an 8-lane vector."""
-        vec = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+    def _broadcast(builder, value, vec_type=_VEC):
+        """``value`` (a scalar of the lane type) in every lane of a ``vec_type`` vector."""
+        vec = builder.insert_element(ir.Constant(vec_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), vec_type.count),
+                                                            [0] * vec_type.count))
 
     @intrinsic
     def vsplat(typingctx, value):
@@ -492,10 +493,6 @@ else:
 
     def _splat_i64(value):
         return ir.Constant(_I64X8, [value] * LANES)
-
-    def _broadcast_i64(builder, value):
-        vec = builder.insert_element(ir.Constant(_I64X8, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
     def _has_avx512(context):
         features = getattr(context.codegen(), "_tm_features", "") or ""
@@ -544,10 +541,6 @@ else:
             def splat32(value):
                 return ir.Constant(i32x16, [value] * (2 * LANES))
 
-            def broadcast32(value):
-                vec = builder.insert_element(ir.Constant(i32x16, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-                return builder.shuffle_vector(vec, vec, ir.Constant(i32x16, [0] * (2 * LANES)))
-
             x_arr = context.make_array(sig.args[0])(context, builder, args[0])
             n_ = context.cast(builder, args[1], sig.args[1], types.intp)
             word_ = context.cast(builder, args[2], sig.args[2], types.int64)
@@ -562,9 +555,10 @@ else:
             seen = builder.or_(builder.bitcast(args[6], i32x16), pixels)
             codes = builder.lshr(builder.mul(builder.and_(pixels, splat32(0x01010101)), splat32(0x01020408)),
                                  splat32(24))
-            nibbles = builder.add(broadcast32(builder.trunc(builder.shl(word_, word_.type(1)), ir.IntType(32))),
+            first_nibble = builder.trunc(builder.shl(word_, word_.type(1)), ir.IntType(32))
+            nibbles = builder.add(_broadcast(builder, first_nibble, i32x16),
                                   ir.Constant(i32x16, list(range(2 * LANES))))
-            offsets = builder.mul(builder.add(builder.shl(nibbles, splat32(4)), codes), broadcast32(kp))
+            offsets = builder.mul(builder.add(builder.shl(nibbles, splat32(4)), codes), _broadcast(builder, kp, i32x16))
             keep = builder.icmp_unsigned("!=", codes, splat32(0))
             dst = context.make_array(sig.args[4])(context, builder, args[4]).data
             m_ = context.cast(builder, args[5], sig.args[5], types.int64)
