@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS
-from bmm_numba._e_step_numba import COMPILED_KERNELS
-from bmm_numba._jit import JIT_OPTIONS
-from bmm_numba._validation import check_e_step_inputs
+from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS
+from bmm_numba.kernels.jit import JIT_OPTIONS
+from bmm_numba.kernels.validation import check_e_step_inputs
 
 SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
 LARGE_SIZES = (10000, 60000)
@@ -65,7 +65,7 @@ def test_e_step_new_parameters(benchmark, article_data, kernel, n):
     """As ``test_e_step``, but the calls alternate between two ``mu``: no reuse of prepared terms.
 
     The compiled kernels keep the terms they prepared from the last ``(mu, pi)``
-    (:mod:`bmm_numba._param_cache`); ``test_e_step`` repeats one ``(mu, pi)``, as a caller
+    (:mod:`bmm_numba.kernels.param_cache`); ``test_e_step`` repeats one ``(mu, pi)``, as a caller
     predicting batch after batch does.  This case shows the cost when the parameters change
     every call, as in an EM loop.
     """
@@ -93,7 +93,7 @@ def _compile_cases():
     The table kernel is built serial only (threads run it on ranges of blocks), the others with
     ``parallel=True``: each is compiled as the package compiles it.
     """
-    from bmm_numba._e_step_lut import _table_pass_body, prepare_table, table_pass_arguments
+    from bmm_numba.kernels.table.e_step import _table_pass_body, prepare_table, table_pass_arguments
 
     rng = np.random.default_rng(0)
     X, mu, pi = check_e_step_inputs((rng.random((8, 784)) < 0.13).astype(np.uint8),

@@ -23,15 +23,15 @@ __version__ = "0.1.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
-    "E_STEPS": "._e_step",
-    "e_step": "._e_step",
-    "AUTO_KERNEL": "._e_step",
-    "TEACHING_KERNELS": "._e_step",
-    "PRODUCTION_KERNELS": "._e_step",
-    "PI_SUM_ATOL": "._validation",
-    "M_STEPS": "._m_step",
-    "BernoulliMixture": ".mixture",
-    "select_n_components": ".mixture",
+    "E_STEPS": ".kernels.registry",
+    "e_step": ".kernels.registry",
+    "AUTO_KERNEL": ".kernels.registry",
+    "TEACHING_KERNELS": ".kernels.registry",
+    "PRODUCTION_KERNELS": ".kernels.registry",
+    "PI_SUM_ATOL": ".kernels.validation",
+    "M_STEPS": ".kernels.m_step",
+    "BernoulliMixture": ".estimator.mixture",
+    "select_n_components": ".estimator.mixture",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

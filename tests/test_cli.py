@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bmm_numba._cli_io import FitProgress, atomic_write, prepare_out_dir
-from bmm_numba.cli import build_parser, registry_kernel_names
+from bmm_numba.cli.main import build_parser, registry_kernel_names
+from bmm_numba.cli.output import FitProgress, atomic_write, prepare_out_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -78,7 +78,7 @@ def mnist_dir(tmp_path):
 
 CHECK_IMPORTS = """
 import sys
-from bmm_numba.cli import main
+from bmm_numba.cli.main import main
 try:
     status = main(sys.argv[1:])
 except SystemExit as exc:
@@ -364,7 +364,7 @@ def test_progress_bar_parses_the_estimator_report():
 
 
 def test_plots_have_the_announced_size(tmp_path):
-    from bmm_numba.plotting import plot_means, plot_runtimes, plot_selection
+    from bmm_numba.cli.plotting import plot_means, plot_runtimes, plot_selection
 
     records = [{"kernel": k, "n": n, "seconds": s, "max_abs_diff": 0.0, "nan": False}
                for k, n, s in [("numpy", 5, 1e-4), ("numpy", 10, 2e-4), ("python_loops", 5, 1e-2),

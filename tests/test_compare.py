@@ -1,4 +1,4 @@
-"""bmm_numba.compare: the timing table, the underflow check, thread handling, CSV."""
+"""bmm_numba.cli.compare: the timing table, the underflow check, thread handling, CSV."""
 
 import csv
 import io
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, TEACHING_KERNELS
-from bmm_numba.compare import (
+from bmm_numba.cli.compare import (
     RECORD_FIELDS,
     compare_kernels,
     format_comparison,

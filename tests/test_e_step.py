@@ -113,7 +113,7 @@ def test_empty_component_gets_zero_responsibility(kernel, rng):
 
 
 def test_log_norm_of_production_kernels_matches_oracle(rng):
-    from bmm_numba._e_step import resolve_kernel
+    from bmm_numba.kernels.registry import resolve_kernel
 
     X, mu, pi = random_problem(rng, 50, 60, 4)
     expected = log_likelihood_per_row(X, mu, pi)
@@ -130,7 +130,7 @@ def test_auto_runs_a_production_kernel(rng):
 def test_docstring_example():
     import doctest
 
-    import bmm_numba._e_step as module
+    import bmm_numba.kernels.registry as module
 
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, e_step
-from bmm_numba._e_step_lut import LUT_MIN_ROWS, _build_table, _table_pass, lut_e_step
-from bmm_numba._exp import EXP_UNDERFLOW, exp_nonpositive
-from bmm_numba._jit import JIT_DISABLED
-from bmm_numba._validation import check_e_step_inputs
+from bmm_numba.kernels.exp import EXP_UNDERFLOW, exp_nonpositive
+from bmm_numba.kernels.jit import JIT_DISABLED
+from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS, _build_table, _table_pass, lut_e_step
+from bmm_numba.kernels.validation import check_e_step_inputs
 
 from .oracle import log_likelihood_per_row, responsibilities
 
@@ -83,7 +83,7 @@ def test_generic_simd_path_gives_identical_results(rng, tmp_path):
     np.savez(tmp_path / "p.npz", X=X, mu=mu, pi=pi)
     script = (
         "import sys, numpy as np\n"
-        "from bmm_numba._e_step_lut import lut_e_step\n"
+        "from bmm_numba.kernels.table.e_step import lut_e_step\n"
         "d = np.load(sys.argv[1])\n"
         "g, l = lut_e_step(d['X'], d['mu'], d['pi'], return_log_norm=True)\n"
         "np.savez(sys.argv[2], g=g, l=l)\n"
@@ -148,7 +148,7 @@ def test_exp_nonpositive_matches_numpy_to_a_few_ulp():
 def test_transpose_and_vector_shift():
     import numba
 
-    from bmm_numba._simd import vdiv, vexp_shifted, vload, vmul, vstore, vtranspose8
+    from bmm_numba.kernels.simd import vdiv, vexp_shifted, vload, vmul, vstore, vtranspose8
 
     @numba.njit
     def transpose(src, src_at, src_stride, dst, dst_at, dst_stride):
@@ -182,7 +182,7 @@ def test_transpose_and_vector_shift():
 def test_masked_store_writes_only_its_lanes(count):
     import numba
 
-    from bmm_numba._simd import vload, vstore_first
+    from bmm_numba.kernels.simd import vload, vstore_first
 
     @numba.njit
     def store(src, dst, at, count):
@@ -198,7 +198,7 @@ def test_masked_store_writes_only_its_lanes(count):
 def test_vector_exp_max_and_splat():
     import numba
 
-    from bmm_numba._simd import vexp_shifted, vload, vmax, vsplat, vstore
+    from bmm_numba.kernels.simd import vexp_shifted, vload, vmax, vsplat, vstore
 
     @numba.njit
     def exp_all(x, top, out):
@@ -229,7 +229,7 @@ def test_vector_exp_max_and_splat():
 def test_vector_log_matches_numpy_to_one_ulp():
     import numba
 
-    from bmm_numba._simd import vload, vlog, vstore
+    from bmm_numba.kernels.simd import vload, vlog, vstore
 
     @numba.njit
     def log_all(x, out):

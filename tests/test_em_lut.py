@@ -4,8 +4,8 @@ import numba
 import numpy as np
 import pytest
 
-from bmm_numba._em_lut import em_blocks, lut_em_pass
-from bmm_numba._validation import check_e_step_inputs
+from bmm_numba.kernels.table.em_pass import em_blocks, lut_em_pass
+from bmm_numba.kernels.validation import check_e_step_inputs
 
 from .oracle import log_likelihood_per_row, responsibilities
 
@@ -78,7 +78,7 @@ def test_blocks_depend_on_rows_only():
 @pytest.mark.parametrize("shape", [(1, 1, 1), (300, 13, 9), (700, 64, 17), (1000, 29, 3)],
                          ids=lambda s: "N{}-D{}-K{}".format(*s))
 def test_statistics_of_given_responsibilities(shape, rng):
-    from bmm_numba._em_lut import lut_stats
+    from bmm_numba.kernels.table.em_pass import lut_stats
 
     n, d, k = shape
     X = (rng.random((n, d)) < 0.3).astype(np.uint8)
@@ -109,7 +109,7 @@ def reference_row_lists(X, n_components):
 @pytest.mark.parametrize("d", [1, 5, 8, 29, 64, 71, 200, 784])
 @pytest.mark.parametrize("k", [1, 10, 17])
 def test_row_index_lists_every_non_zero_group(d, k, rng):
-    from bmm_numba._e_step_lut import build_row_index
+    from bmm_numba.kernels.table.e_step import build_row_index
 
     X, _, _ = problem(rng, 300, d, k, density=0.2)
     X[7] = 0  # an empty row
@@ -121,7 +121,7 @@ def test_row_index_lists_every_non_zero_group(d, k, rng):
 
 
 def test_row_index_rejects_values_above_one(rng):
-    from bmm_numba._e_step_lut import build_row_index
+    from bmm_numba.kernels.table.e_step import build_row_index
 
     X, _, _ = problem(rng, 300, 100, 3)
     X[299, 99] = 2
@@ -131,8 +131,8 @@ def test_row_index_rejects_values_above_one(rng):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_pass_from_row_index_equals_pass_from_X(weighted, rng):
-    from bmm_numba._e_step_lut import build_row_index
-    from bmm_numba._em_lut import lut_stats
+    from bmm_numba.kernels.table.e_step import build_row_index
+    from bmm_numba.kernels.table.em_pass import lut_stats
 
     X, mu, pi = check_e_step_inputs(*problem(rng, 3000, 203, 11, density=0.2))
     w = rng.uniform(0, 2, size=3000) if weighted else None

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, PI_SUM_ATOL, e_step
-from bmm_numba._e_step_numba import COMPILED_KERNELS
-from bmm_numba._jit import JIT_DISABLED
+from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS
+from bmm_numba.kernels.jit import JIT_DISABLED
 
 ALL_KERNELS = list(E_STEPS)
 

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.naive_bayes import BernoulliNB
 
 from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture, select_n_components
-from bmm_numba._jit import JIT_DISABLED
+from bmm_numba.kernels.jit import JIT_DISABLED
 
 from . import _oracle_em as oracle
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS, _param_cache
-from bmm_numba._e_step_lut import LUT_MIN_ROWS
+from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS
 
 from .oracle import responsibilities
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bmm_numba import E_STEPS
-from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
-from bmm_numba._validation import check_e_step_inputs
+from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS, run_compiled
+from bmm_numba.kernels.validation import check_e_step_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,8 +118,8 @@ CACHE_SCRIPT = textwrap.dedent(
     """
     import numba
     import numpy as np
-    from bmm_numba._e_step_numba import COMPILED_KERNELS, run_compiled
-    from bmm_numba._validation import check_e_step_inputs
+    from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS, run_compiled
+    from bmm_numba.kernels.validation import check_e_step_inputs
 
     rng = np.random.default_rng(0)
     X, mu, pi = check_e_step_inputs((rng.random((2000, 784)) < 0.2).astype(np.uint8),

@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from ._jit import JIT_DISABLED
+from .jit import JIT_DISABLED
 
 __all__ = [
     "LANES",

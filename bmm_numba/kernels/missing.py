@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._e_step_numba import _normalise_log_row
-from ._e_step_numpy import log_pi, normalise_log_rows
-from ._jit import build_serial_and_parallel
-from ._m_step import row_blocks
-from ._threads import parallel_guard
+from .e_step_numba import _normalise_log_row
+from .e_step_numpy import log_pi, normalise_log_rows
+from .jit import build_serial_and_parallel
+from .m_step import row_blocks
+from .threads import parallel_guard
 
 __all__ = ["MISSING", "numba_e_step", "numpy_e_step", "numba_stats", "numpy_stats", "SERIAL_AND_PARALLEL"]
 

@@ -21,8 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._chunked import BlockStats, check_block, em_passes, init_sample_index, is_dask_array, observed_mass
-from ._em import (
+from ..em.blocks import BlockStats, check_block, em_passes, init_sample_index, is_dask_array, observed_mass
+from ..em.collapse import (
     classification_entropy,
     collapsed_components,
     m_step,
@@ -31,11 +31,11 @@ from ._em import (
     reseed,
     worst_samples,
 )
-from ._m_step import params_from_stats
-from ._mixture_checks import check_parameters, check_sample_weight, is_int
-from ._mixture_data import e_step, em_statistics, encode, m_step_stats
-from ._mixture_init import initial_resp
-from ._out_of_core import IncrementalStats, MemmapSource, fingerprint, is_memmap
+from ..em.data import e_step, em_statistics, encode, m_step_stats
+from ..em.init import initial_resp
+from ..kernels.m_step import params_from_stats
+from .checks import check_parameters, check_sample_weight, is_int
+from .memmap import IncrementalStats, MemmapSource, fingerprint, is_memmap
 
 __all__ = ["BernoulliMixture", "select_n_components"]
 
@@ -285,7 +285,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
     def _check_row_source(self, X, reset):
         """Shape checks for a memmap or Dask X (values are checked block by block)."""
         if is_dask_array(X):
-            from ._dask import check_dask_X
+            from .dask import check_dask_X
 
             X = check_dask_X(X)
         elif X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
@@ -302,7 +302,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
 
     def _row_source(self, X, sample_weight, n_components):
         if is_dask_array(X):
-            from ._dask import DaskSource
+            from .dask import DaskSource
 
             if sample_weight is not None and not is_dask_array(sample_weight):
                 sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
@@ -474,7 +474,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
 
     def _lazy_estimate(self, X, what):
         """Lazy Dask array of ``"proba"``, ``"labels"`` or ``"log_prob"`` for a Dask X."""
-        from ._dask import lazy_estimate
+        from .dask import lazy_estimate
 
         check_is_fitted(self, ("means_", "weights_"))
         X = self._check_row_source(X, reset=False)

@@ -32,9 +32,9 @@ from collections import OrderedDict
 import numpy as np
 from numba import prange
 
-from ._jit import build_serial_and_parallel
-from ._threads import parallel_guard
-from ._validation import check_X
+from .jit import build_serial_and_parallel
+from .threads import parallel_guard
+from .validation import check_X
 
 __all__ = [
     "M_STEPS",

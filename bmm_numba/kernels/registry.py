@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from . import _e_step_lut, _e_step_numba, _e_step_numpy, _e_step_python
-from ._validation import check_e_step_inputs, check_e_step_inputs_deferred
+from . import e_step_numba as _e_step_numba
+from . import e_step_numpy as _e_step_numpy
+from . import e_step_python as _e_step_python
+from .names import AUTO_KERNEL, KERNEL_NAMES
+from .table import e_step as _e_step_lut
+from .validation import check_e_step_inputs, check_e_step_inputs_deferred
 
 __all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "PRODUCTION_KERNELS", "AUTO_KERNEL", "resolve_kernel"]
 
@@ -65,8 +69,6 @@ PRODUCTION_KERNELS = ("numpy", "numpy_gemm", "numba_log", "numba_ones", "numba")
 #: Kernels that check the 0/1 values of uint8 ``X`` during their own scan.
 _CHECK_VALUES_IN_KERNEL = frozenset({"numba"})
 
-#: What ``kernel="auto"`` runs: the fastest kernel that is stable for every valid input.
-AUTO_KERNEL = "numba"
 
 _DOC_TEMPLATE = """{summary}
 
@@ -174,3 +176,6 @@ def resolve_kernel(kernel, allowed=None):
     if name not in names:
         raise ValueError(f"kernel must be 'auto' or one of {names}; got {kernel!r}")
     return _IMPLEMENTATIONS[name][0]
+
+if tuple(_IMPLEMENTATIONS) != KERNEL_NAMES:  # names.py is what --help reads: keep the two in step
+    raise ImportError("bmm_numba.kernels.names.KERNEL_NAMES is out of step with the registry")

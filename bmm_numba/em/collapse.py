@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._m_step import MEANS_EPS, params_from_stats
-from ._missing import MISSING
-from ._mixture_data import e_step, m_step_stats
-from ._mixture_init import seed_row
+from ..kernels.m_step import MEANS_EPS, params_from_stats
+from ..kernels.missing import MISSING
+from .data import e_step, m_step_stats
+from .init import seed_row
 
 __all__ = [
     "COLLAPSE_MASS",

@@ -18,12 +18,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import _missing, _sparse
-from ._e_step import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
-from ._e_step_lut import LUT_MIN_ROWS, build_row_index, numba_fastest
-from ._e_step_numba import COMPILED_KERNELS, run_compiled
-from ._em_lut import lut_em_pass, lut_stats
-from ._m_step import STATS_IMPLEMENTATIONS
+from ..kernels import missing as _missing
+from ..kernels import sparse as _sparse
+from ..kernels.e_step_numba import COMPILED_KERNELS, run_compiled
+from ..kernels.m_step import STATS_IMPLEMENTATIONS
+from ..kernels.registry import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
+from ..kernels.table.e_step import LUT_MIN_ROWS, build_row_index, numba_fastest
+from ..kernels.table.em_pass import lut_em_pass, lut_stats
 
 __all__ = ["MixtureData", "encode", "e_step", "m_step_stats", "em_statistics", "kernel_family", "resolved_name"]
 

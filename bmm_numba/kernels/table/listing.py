@@ -13,8 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import JIT_OPTIONS
-from ._simd import CHUNK_BYTES, LANES, list_nibbles, load_u64, seen_or
+from ..jit import JIT_OPTIONS
+from ..simd import CHUNK_BYTES, LANES, list_nibbles, load_u64, seen_or
 
 __all__ = ["list_stride", "list_rows", "index_rows", "LIST_FROM_X", "INDEX_COUNT", "INDEX_FILL", "INDEX_READ"]
 

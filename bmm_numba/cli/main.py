@@ -14,36 +14,20 @@ exits with status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
-from pathlib import Path
 
-from ._cli_io import CLIError
+from .output import CLIError
 
 __all__ = ["main", "build_parser", "registry_kernel_names"]
 
 PROG = "bmm-numba"
 
 def registry_kernel_names():
-    """Names of :data:`bmm_numba.E_STEPS`, in order, read from ``_e_step.py`` without importing it.
+    """Names of :data:`bmm_numba.E_STEPS`, in order, without importing Numba."""
+    from ..kernels.names import KERNEL_NAMES
 
-    Importing the registry imports Numba (about a second), and ``--kernels`` errors must be fast.
-    The names are the string keys of the ``_IMPLEMENTATIONS`` literal; ``tests/test_cli.py``
-    checks that they equal ``list(E_STEPS)``.  Returns None if the source cannot be read that
-    way (then names are checked against the registry itself, at run time).
-    """
-    try:
-        tree = ast.parse(Path(__file__).with_name("_e_step.py").read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_IMPLEMENTATIONS"
-                                                    for t in node.targets):
-                names = tuple(item.elts[0].value for item in node.value.args[0].elts)
-                if names and all(isinstance(name, str) for name in names):
-                    return names
-    except (OSError, SyntaxError, AttributeError, IndexError, TypeError, ValueError):
-        pass
-    return None
+    return KERNEL_NAMES
 
 
 #: The article's size ladder (same as :data:`bmm_numba.compare.ARTICLE_SIZES`).
@@ -197,7 +181,7 @@ def _add_em_options(p, max_iter=100):
 
 def build_parser():
     """Return the ``argparse`` parser of ``bmm-numba`` (standard library only)."""
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Bernoulli mixture models by EM, with the E-step written as Python loops, "
@@ -289,7 +273,7 @@ def main(argv=None):
         return 0
     debug = args.debug or os.environ.get("BMM_NUMBA_DEBUG", "") not in ("", "0")
     try:
-        from . import _cli_commands
+        from . import commands as _cli_commands
 
         return getattr(_cli_commands, f"run_{args.command}")(args)
     except KeyboardInterrupt:

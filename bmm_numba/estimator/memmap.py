@@ -33,7 +33,7 @@ import hashlib
 
 import numpy as np
 
-from ._chunked import (
+from ..em.blocks import (
     BlockStats,
     block_estimate,
     block_stats,

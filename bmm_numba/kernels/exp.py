@@ -16,8 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import JIT_OPTIONS
-from ._simd import float64_from_bits
+from .jit import JIT_OPTIONS
+from .simd import float64_from_bits
 
 __all__ = ["exp_nonpositive", "EXP_UNDERFLOW"]
 

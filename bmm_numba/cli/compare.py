@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._e_step import AUTO_KERNEL, E_STEPS, TEACHING_KERNELS
+from ..kernels.registry import AUTO_KERNEL, E_STEPS, TEACHING_KERNELS
 
 __all__ = ["ARTICLE_SIZES", "RECORD_FIELDS", "compare_kernels", "underflow_check", "format_comparison",
            "records_to_csv", "numba_threads"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._missing import MISSING
+from ..kernels.missing import MISSING
 
 __all__ = ["INIT_METHODS", "initial_resp", "hamming_to", "seed_row"]
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._e_step_lut import prepare_table, run_table_pass, table_layout
-from ._jit import build_serial_and_parallel
-from ._threads import run_blocks
+from ..jit import build_serial_and_parallel
+from ..threads import run_blocks
+from .e_step import prepare_table, run_table_pass, table_layout
 
 __all__ = ["lut_em_pass", "lut_stats", "EM_BLOCKS", "em_blocks"]
 

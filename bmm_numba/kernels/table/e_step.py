@@ -49,13 +49,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._e_step_numba import run_compiled
-from ._e_step_numpy import log_pi
-from ._exp import exp_nonpositive
-from ._jit import JIT_OPTIONS, build_serial_and_parallel
-from ._listing import INDEX_COUNT, INDEX_FILL, INDEX_READ, LIST_FROM_X, index_rows, list_rows, list_stride
-from ._param_cache import cached
-from ._simd import (
+from ..e_step_numba import run_compiled
+from ..e_step_numpy import log_pi
+from ..exp import exp_nonpositive
+from ..jit import JIT_OPTIONS, build_serial_and_parallel
+from ..param_cache import cached
+from ..simd import (
     LANES,
     any_above_one,
     padd_load,
@@ -75,7 +74,8 @@ from ._simd import (
     vtranspose8,
     vzero,
 )
-from ._threads import run_blocks
+from ..threads import run_blocks
+from .listing import INDEX_COUNT, INDEX_FILL, INDEX_READ, LIST_FROM_X, index_rows, list_rows, list_stride
 
 __all__ = [
     "lut_e_step",

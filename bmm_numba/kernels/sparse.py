@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._e_step_numba import _normalise_log_row
-from ._e_step_numpy import log_pi, normalise_log_rows
-from ._jit import build_serial_and_parallel
-from ._threads import parallel_guard
+from .e_step_numba import _normalise_log_row
+from .e_step_numpy import log_pi, normalise_log_rows
+from .jit import build_serial_and_parallel
+from .threads import parallel_guard
 
 __all__ = [
     "one_gemm_terms",

@@ -19,10 +19,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._e_step_numpy import log_pi
-from ._jit import JIT_OPTIONS, build_serial_and_parallel
-from ._param_cache import cached
-from ._threads import parallel_guard
+from .e_step_numpy import log_pi
+from .jit import JIT_OPTIONS, build_serial_and_parallel
+from .param_cache import cached
+from .threads import parallel_guard
 
 __all__ = ["COMPILED_KERNELS", "CompiledKernel", "run_compiled", "numba_loops", "numba_log", "numba_ones"]
 

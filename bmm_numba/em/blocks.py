@@ -29,9 +29,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._em import collapsed_components, reseed
-from ._m_step import params_from_stats
-from ._mixture_data import e_step, em_statistics, encode
+from ..kernels.m_step import params_from_stats
+from .collapse import collapsed_components, reseed
+from .data import e_step, em_statistics, encode
 
 __all__ = [
     "BlockStats",

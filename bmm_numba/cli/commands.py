@@ -15,10 +15,10 @@ from contextlib import redirect_stdout
 
 import numpy as np
 
-from . import __version__
-from ._cli_data import env_mnist_dir, load_data, load_digits_data, load_mnist_folder, synthetic_rows
-from ._cli_info import cpu_name, run_info, threading_layer, versions
-from ._cli_io import CLIError, FitProgress, atomic_write, prepare_out_dir
+from .. import __version__
+from .data import env_mnist_dir, load_data, load_digits_data, load_mnist_folder, synthetic_rows
+from .info import cpu_name, run_info, threading_layer, versions
+from .output import CLIError, FitProgress, atomic_write, prepare_out_dir
 
 __all__ = ["run_compare", "run_fit", "run_select", "run_demo", "run_info"]
 
@@ -45,8 +45,8 @@ def _fit(data, params, threads):
     """Fit with the progress bar; return the estimator and the seconds taken."""
     from sklearn.exceptions import ConvergenceWarning
 
+    from ..estimator.mixture import BernoulliMixture
     from .compare import numba_threads
-    from .mixture import BernoulliMixture
 
     bm = BernoulliMixture(**params, verbose=2, verbose_interval=1)
     progress = FitProgress(params["n_init"], params["max_iter"])
@@ -163,8 +163,8 @@ def run_select(args):
     out = prepare_out_dir(args.out)
     data = load_data(args)
     _check_k(args.n_components, data.X.shape[0])
+    from ..estimator.mixture import select_n_components
     from .compare import numba_threads
-    from .mixture import select_n_components
 
     print(f"data: {data.description}")
     print(f"select: K in {args.n_components}, n_init={args.n_init}, max_iter={args.max_iter}, "
@@ -231,7 +231,7 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
     """Time the kernels, print the table, write compare.{json,csv,png}; return the paths written."""
     import numba
 
-    from ._e_step import E_STEPS, TEACHING_KERNELS
+    from ..kernels.registry import E_STEPS, TEACHING_KERNELS
     from .compare import compare_kernels, format_comparison, numba_threads, records_to_csv, underflow_check
 
     X = data.X

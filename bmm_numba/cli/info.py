@@ -8,14 +8,15 @@ import platform
 import numba
 import numpy as np
 
-from . import __version__
-from ._cli_data import env_mnist_dir
-from .datasets import MNIST_ENV_VAR
+from .. import __version__
+from ..datasets import MNIST_ENV_VAR
+from .data import env_mnist_dir
 
 __all__ = ["run_info", "cpu_name", "versions", "threading_layer"]
 
 
 def cpu_name():
+    """Return the CPU model name, or the platform's processor string."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -27,6 +28,7 @@ def cpu_name():
 
 
 def versions():
+    """Return the versions of Python and the packages the results depend on."""
     import importlib.metadata as md
 
     versions = {"python": platform.python_version(), "bmm_numba": __version__}
@@ -56,8 +58,8 @@ def threading_layer():
 
 def _cache_dir():
     """Where Numba caches the package's compiled kernels."""
-    from . import _e_step_numba
-    from ._jit import CACHE_ENABLED
+    from ..kernels import e_step_numba as _e_step_numba
+    from ..kernels.jit import CACHE_ENABLED
 
     if not CACHE_ENABLED:
         return "off (BMM_NUMBA_CACHE=0)"

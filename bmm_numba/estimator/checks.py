@@ -10,10 +10,10 @@ import numbers
 
 import numpy as np
 
-from ._m_step import MEANS_EPS
-from ._mixture_data import resolved_name
-from ._mixture_init import INIT_METHODS
-from ._validation import PI_SUM_ATOL
+from ..em.data import resolved_name
+from ..em.init import INIT_METHODS
+from ..kernels.m_step import MEANS_EPS
+from ..kernels.validation import PI_SUM_ATOL
 
 __all__ = ["check_parameters", "check_sample_weight", "is_int"]
 

@@ -31,7 +31,7 @@ import dask.array as da
 import numpy as np
 from dask.base import get_scheduler
 
-from ._chunked import block_estimate, block_stats, block_worst, combine, merge_worst
+from ..em.blocks import block_estimate, block_stats, block_worst, combine, merge_worst
 
 __all__ = ["COMBINE_FAN_IN", "DaskSource", "active_client", "check_dask_X", "lazy_estimate"]
 

@@ -9,8 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._cli_io import CLIError
-from .datasets import (
+from ..datasets import (
     MNIST_ENV_VAR,
     NonBinaryError,
     binarize,
@@ -20,6 +19,7 @@ from .datasets import (
     load_npy,
     load_npz,
 )
+from .output import CLIError
 
 __all__ = ["Dataset", "load_data", "load_mnist_folder", "load_digits_data", "synthetic_rows", "env_mnist_dir"]
 
@@ -40,6 +40,7 @@ class Dataset(NamedTuple):
 
 
 def env_mnist_dir():
+    """Return the MNIST folder named by the environment, or None."""
     value = os.environ.get(MNIST_ENV_VAR, "").strip()
     return value or None
 
@@ -50,6 +51,7 @@ def _square_shape(n_features):
 
 
 def load_mnist_folder(folder, split, threshold):
+    """Load one MNIST split from ``folder``, binarised at ``threshold``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CLIError(f"MNIST folder {folder} does not exist" if not folder.exists()
@@ -62,6 +64,7 @@ def load_mnist_folder(folder, split, threshold):
 
 
 def load_digits_data(threshold):
+    """Load scikit-learn's digits, binarised at ``threshold``."""
     threshold = DIGITS_THRESHOLD if threshold is None else threshold
     X, labels = load_digits_binary(threshold=threshold)
     return Dataset(X, labels, (8, 8), f"scikit-learn digits ({X.shape[0]} x 64, pixels >= {threshold:g} of 16 are 1)",
@@ -110,6 +113,7 @@ def load_data(args):
 
 
 def synthetic_rows(n_rows, random_state):
+    """Generate MNIST-like rows from a random mixture (no files needed)."""
     rng = np.random.default_rng(random_state)
     X = (rng.random((n_rows, 784)) < MNIST_DENSITY).astype(np.uint8)
     return Dataset(X, None, (28, 28), f"synthetic: {n_rows} x 784 rows of iid Bernoulli({MNIST_DENSITY}) "
