@@ -345,22 +345,47 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_parses_the_estimator_report():
-    report = ("Initialization 1\n  Iteration 1\t time lapse 0.1s\t log-likelihood -20.5\t change inf\n"
-              "  Iteration 2\t re-seeded collapsed components [3]\n"
-              "  Iteration 2\t time lapse 0.1s\t log-likelihood -19.25\t change 1.25\n"
-              "Initialization converged. time lapse 0.2s\t log-likelihood -19.25\n")
+def _drive(progress):
+    """The hooks the EM loop calls for one start: two iterations, a re-seed at the second."""
+    progress.start(0, 1)
+    progress.iteration(1, -20.5, np.inf, 0.1)
+    progress.reseeded(2, [3])
+    progress.iteration(2, -19.25, 1.25, 0.2)
+    progress.end(True, -19.25, 0.2)
+
+
+def test_progress_bar_follows_the_monitor_hooks():
     log = io.StringIO()
-    progress = FitProgress(1, 10, stream=log)
-    progress.write(report[:30])
-    progress.write(report[30:])
+    _drive(FitProgress(1, 10, stream=log))
     lines = log.getvalue().splitlines()
     assert lines == ["Iteration 2\t re-seeded collapsed components [3]",
                      "start 1/1: converged after 2 iterations, log-likelihood per sample -19.2500 "
                      + lines[1].split("-19.2500 ")[1]]
     terminal = _Terminal()
-    FitProgress(1, 10, stream=terminal).write(report)
+    _drive(FitProgress(1, 10, stream=terminal))
     assert "\r" in terminal.getvalue() and "[######" in terminal.getvalue() and "iteration 2/10" in terminal.getvalue()
+
+
+def test_progress_bar_sees_every_iteration_of_a_fit():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from bmm_numba import BernoulliMixture
+
+    log = io.StringIO()
+    progress = FitProgress(2, 5, stream=log)
+
+    class Watched(BernoulliMixture):
+        def _progress_monitor(self):
+            return progress
+
+    X = np.tile([[1, 1, 0, 0], [0, 0, 1, 1]], (20, 1))
+    est = Watched(2, n_init=2, max_iter=5, tol=0.0, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X)
+    lines = log.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["start 1/2", "start 2/2"]
+    assert all("did not converge after 5 iterations" in line for line in lines)
+    assert any(f"log-likelihood per sample {est.lower_bound_:.4f}" in line for line in lines)
 
 
 def test_plots_have_the_announced_size(tmp_path):

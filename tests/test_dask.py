@@ -20,7 +20,9 @@ da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
-from bmm_numba import BernoulliMixture, _chunked, _dask  # noqa: E402
+from bmm_numba import BernoulliMixture  # noqa: E402
+from bmm_numba.em import blocks  # noqa: E402
+from bmm_numba.estimator import dask as dask_source  # noqa: E402
 
 ATOL = 1e-9
 PARAMS = {"tol": 0.0, "max_iter": 15}
@@ -145,16 +147,16 @@ def test_same_random_state_and_n_init_equal_in_memory():
 
 
 def test_initialisation_on_a_sample_reads_few_rows(monkeypatch, tmp_path):
-    monkeypatch.setattr(_chunked, "INIT_SAMPLE_ROWS", 200)
+    monkeypatch.setattr(blocks, "INIT_SAMPLE_ROWS", 200)
     X = _mixture_data(seed=4, n=2000)
     taken = []
-    original = _dask.DaskSource.take
+    original = dask_source.DaskSource.take
 
     def spy(self, index):
         taken.append(None if index is None else len(index))
         return original(self, index)
 
-    monkeypatch.setattr(_dask.DaskSource, "take", spy)
+    monkeypatch.setattr(dask_source.DaskSource, "take", spy)
     with dask.config.set(scheduler="threads"):
         got = _fit(da.from_array(X, chunks=400), random_state=0, n_init=2)
     assert taken and all(t is not None and t <= 200 for t in taken)
@@ -262,7 +264,7 @@ def test_local_cluster_fit_equals_in_memory_fit(cluster):
     expected = _fit(X, means_init=start)
     Xd = da.from_array(X, chunks=(250, 24))
     with distributed.Client(cluster) as client:
-        assert _dask.active_client() is client
+        assert dask_source.active_client() is client
         got = _fit(Xd, means_init=start)
         labels = got.predict(Xd).compute()
         score = got.score(Xd)
@@ -296,7 +298,7 @@ def test_worker_killed_during_fit_gives_same_model(cluster, monkeypatch):  # las
     expected = _fit(X, means_init=start)
     Xd = da.from_array(X, chunks=(100, 24)).map_blocks(_slow_chunk, dtype=np.uint8)
     calls, killed = [], []
-    original = _dask.DaskSource.stats
+    original = dask_source.DaskSource.stats
 
     with distributed.Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
@@ -312,7 +314,7 @@ def test_worker_killed_during_fit_gives_same_model(cluster, monkeypatch):  # las
                 threading.Thread(target=kill_soon, daemon=True).start()
             return original(self, mu, pi)
 
-        monkeypatch.setattr(_dask.DaskSource, "stats", stats)
+        monkeypatch.setattr(dask_source.DaskSource, "stats", stats)
         got = _fit(Xd, means_init=start)
         client.wait_for_workers(2, timeout=60)
         new_pids = set(client.run(os.getpid).values())

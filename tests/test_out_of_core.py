@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bmm_numba import BernoulliMixture, _chunked, _out_of_core
+from bmm_numba import BernoulliMixture
+from bmm_numba.em import blocks
+from bmm_numba.estimator import memmap
 
 ATOL = 1e-9
 
@@ -33,7 +35,7 @@ def _memmap(tmp_path, X, mode="r"):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(_out_of_core, "BLOCK_BYTES", 4096)  # many blocks even on small data
+    monkeypatch.setattr(memmap, "BLOCK_BYTES", 4096)  # many blocks even on small data
 
 
 # -------------------------------------------------------------------------------------------
@@ -72,8 +74,8 @@ def test_memmap_bad_values_raise(tmp_path, small_blocks):
 
 
 def test_memmap_is_never_copied_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(_out_of_core, "BLOCK_BYTES", 256 * 1024)
-    monkeypatch.setattr(_chunked, "INIT_SAMPLE_ROWS", 2000)
+    monkeypatch.setattr(memmap, "BLOCK_BYTES", 256 * 1024)
+    monkeypatch.setattr(blocks, "INIT_SAMPLE_ROWS", 2000)
     X = _mixture_data(n=100_000, d=100)  # 10 MB
     Xm = _memmap(tmp_path, X)
     del X
@@ -155,13 +157,14 @@ def test_partial_fit_after_fit_continues_and_fit_forgets_batches():
 
 def test_row_index_is_built_once_per_in_memory_fit_and_never_per_block(tmp_path, small_blocks, monkeypatch):
     """The EM passes' row index pays off only for data that many passes read."""
-    from bmm_numba import _mixture_data as mixture_data
+    from bmm_numba.em import data as mixture_data
+    from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS
 
     calls = []
     real = mixture_data.build_row_index
     monkeypatch.setattr(mixture_data, "build_row_index", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
     X = _mixture_data()
-    assert X.shape[0] >= mixture_data.LUT_MIN_ROWS  # the table path
+    assert X.shape[0] >= LUT_MIN_ROWS  # the table path
     in_memory = _fit(X, None, random_state=0, n_init=2)
     assert calls == [X.shape]
     calls.clear()

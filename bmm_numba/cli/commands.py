@@ -11,7 +11,6 @@ import json
 import sys
 import time
 import warnings
-from contextlib import redirect_stdout
 
 import numpy as np
 
@@ -48,9 +47,14 @@ def _fit(data, params, threads):
     from ..estimator.mixture import BernoulliMixture
     from .compare import numba_threads
 
-    bm = BernoulliMixture(**params, verbose=2, verbose_interval=1)
     progress = FitProgress(params["n_init"], params["max_iter"])
-    with numba_threads(threads), warnings.catch_warnings(record=True) as caught, redirect_stdout(progress):
+
+    class WatchedMixture(BernoulliMixture):
+        def _progress_monitor(self):
+            return progress
+
+    bm = WatchedMixture(**params)
+    with numba_threads(threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
         bm.fit(data.X)

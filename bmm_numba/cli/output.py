@@ -6,12 +6,13 @@ Only the standard library at import time: the parser and its errors must stay fa
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from ..em.progress import ProgressMonitor
 
 __all__ = ["CLIError", "prepare_out_dir", "atomic_write", "FitProgress"]
 
@@ -67,67 +68,54 @@ def atomic_write(path, mode="wb"):
         raise
 
 
-class FitProgress:
-    """A progress bar fed by the estimator's ``verbose=2`` report (stdout redirected here).
+class FitProgress(ProgressMonitor):
+    """A progress bar fed by the EM loop's hooks (:class:`bmm_numba.em.progress.ProgressMonitor`).
 
-    ``BernoulliMixture(verbose=2, verbose_interval=1)`` prints ``Initialization i`` at each
-    start and ``Iteration n ... log-likelihood x`` after every iteration; this object parses
-    those lines.  On a terminal it redraws one line on ``stream``; elsewhere (logs, tests) it
-    writes one summary line per start.  Lines it does not recognise (re-seeded components)
-    are passed through.
+    On a terminal it redraws one line on ``stream`` after every iteration; elsewhere (logs,
+    tests) it writes one summary line per start.  Re-seeded components get a line of their own.
     """
-
-    _START = re.compile(r"^Initialization (\d+)\s*$")
-    _ITER = re.compile(r"^\s*Iteration (\d+)\b.*log-likelihood (\S+)")
-    _END = re.compile(r"^Initialization (converged|did not converge)")
 
     def __init__(self, n_init, max_iter, stream=None, width=30):
         self.n_init, self.max_iter, self.width = n_init, max_iter, width
         self.stream = sys.stderr if stream is None else stream
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = self.iteration = 0
+        self.start_number = self.n_iter = 0
         self.value = None
         self.t0 = time.perf_counter()
-        self._buffer = ""
 
-    # file-like interface for contextlib.redirect_stdout
-    def write(self, text):
-        """Take estimator output; handle it line by line."""
-        self._buffer += text
-        while "\n" in self._buffer:
-            line, self._buffer = self._buffer.split("\n", 1)
-            self._line(line)
-        return len(text)
+    def start(self, init, n_init):
+        """Reset the bar: a start begins."""
+        self.start_number, self.n_init, self.n_iter, self.value = init + 1, n_init, 0, None
+        self.t0 = time.perf_counter()
+        self._draw()
 
-    def flush(self):
-        """Nothing is buffered beyond the current line."""
+    def reseeded(self, n_iter, components):
+        """Write the re-seeded components on a line of their own."""
+        where = "Initial M-step" if n_iter == 0 else f"Iteration {n_iter}"
+        self._clear()
+        print(f"{where}\t re-seeded collapsed components {list(components)}", file=self.stream, flush=True)
 
-    def _line(self, line):
-        if m := self._START.match(line):
-            self.start, self.iteration, self.value = int(m[1]), 0, None
-            self.t0 = time.perf_counter()
-            self._draw()
-        elif m := self._ITER.match(line):
-            self.iteration, self.value = int(m[1]), float(m[2])
-            self._draw()
-        elif m := self._END.match(line):
-            state = "converged" if m[1] == "converged" else "did not converge"
-            self._clear()
-            value = f", log-likelihood per sample {self.value:.4f}" if self.value is not None else ""
-            print(f"start {self.start}/{self.n_init}: {state} after {self.iteration} iterations{value} "
-                  f"({time.perf_counter() - self.t0:.2f} s)", file=self.stream, flush=True)
-        elif line.strip():
-            self._clear()
-            print(line.strip(), file=self.stream, flush=True)
+    def iteration(self, n_iter, lower_bound, change, seconds):
+        """Advance the bar."""
+        self.n_iter, self.value = n_iter, lower_bound
+        self._draw()
+
+    def end(self, converged, lower_bound, seconds):
+        """Write the start's summary line."""
+        state = "converged" if converged else "did not converge"
+        self._clear()
+        value = f", log-likelihood per sample {lower_bound:.4f}" if self.n_iter else ""
+        print(f"start {self.start_number}/{self.n_init}: {state} after {self.n_iter} iterations{value} "
+              f"({time.perf_counter() - self.t0:.2f} s)", file=self.stream, flush=True)
 
     def _draw(self):
         if not self.live:
             return
-        done = min(self.iteration / max(self.max_iter, 1), 1.0)
+        done = min(self.n_iter / max(self.max_iter, 1), 1.0)
         bar = "#" * int(round(done * self.width))
         value = f"  log-lik/sample {self.value:.4f}" if self.value is not None else ""
-        self.stream.write(f"\rstart {self.start}/{self.n_init} [{bar:<{self.width}}] iteration "
-                          f"{self.iteration}/{self.max_iter}{value}  {time.perf_counter() - self.t0:.1f} s ")
+        self.stream.write(f"\rstart {self.start_number}/{self.n_init} [{bar:<{self.width}}] iteration "
+                          f"{self.n_iter}/{self.max_iter}{value}  {time.perf_counter() - self.t0:.1f} s ")
         self.stream.flush()
 
     def _clear(self):

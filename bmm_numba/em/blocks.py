@@ -1,42 +1,25 @@
-"""EM over row blocks: the map-reduce behind fitting on memmaps and Dask arrays.
+"""EM over row blocks: what runs on one block of a memmap or a Dask array, and the sum in block order.
 
-EM for a Bernoulli mixture is a map-reduce.  For fixed parameters ``(mu, pi)`` every block of
-rows yields its sufficient statistics (:class:`BlockStats`)::
-
-    N_k   = sum_n w_n r_nk             S_kd = sum_n w_n r_nk x_nd
-    M_kd  = sum_{n: x_nd missing} w_n r_nk                      (only when a cell is missing)
-    log L = sum_n w_n log p(x_n)       W    = sum_n w_n
-
-which add up over blocks; the M-step (:func:`bmm_numba._m_step.params_from_stats`) needs only
-the totals.  One EM iteration is one pass over the data.  This module holds what runs on one
-block (:func:`block_stats`, :func:`block_estimate`, :func:`block_worst`), the fixed-order
-combination (:func:`combine`) and the EM template over any *row source* (:func:`em_passes`);
-:mod:`bmm_numba._out_of_core` (NumPy memmaps) and :mod:`bmm_numba._dask` (Dask arrays) are the
-two sources.  It never imports Dask.
-
-Determinism: a block's statistics depend only on its rows and the parameters (the compiled
-kernels are bit-identical for any thread count), and blocks are combined by :func:`combine`
-in block order, so a fit depends on where the blocks start and end, never on how many
-workers or threads computed them.  Against the in-memory fit the sums are only grouped
-differently: parameters agree to rounding (1e-12 measured; the tests ask for 1e-9).
+For fixed ``(mu, pi)`` every block of rows yields its sufficient statistics (:class:`BlockStats`),
+which add up over blocks (:func:`combine`, left to right); the M-step needs only the totals,
+so one EM iteration is one pass over the data.  :class:`BlockSource` turns a source of blocks
+into a row source of :mod:`bmm_numba.em.loop`.  Determinism: see ``docs/design.md`` (EM over
+row blocks).  Never imports Dask.
 """
 
 from __future__ import annotations
 
-import sys
-from time import perf_counter
 from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.m_step import params_from_stats
-from .collapse import collapsed_components, reseed
-from .data import e_step, em_statistics, encode
+from ..kernels.validation import check_sample_weight
+from .data import encode
+from .loop import PassStatistics
 
 __all__ = [
     "BlockStats",
     "INIT_SAMPLE_ROWS",
-    "is_dask_array",
     "init_sample_index",
     "check_block",
     "block_stats",
@@ -44,19 +27,15 @@ __all__ = [
     "block_worst",
     "combine",
     "observed_mass",
-    "em_passes",
+    "pass_statistics",
+    "merge_worst",
+    "BlockSource",
 ]
 
 #: Initialisation on data with more rows than this runs on a uniform sample of this many rows
 #: (sorted row indices, drawn from the estimator's ``random_state``); smaller data are used
 #: whole, which makes the start identical to the in-memory fit's.
 INIT_SAMPLE_ROWS = 20_000
-
-
-def is_dask_array(X):
-    """Return True for a ``dask.array.Array``, without importing Dask (none exists before it is)."""
-    module = sys.modules.get("dask.array")
-    return module is not None and isinstance(X, module.Array)
 
 
 def init_sample_index(n_samples, rng):
@@ -106,16 +85,7 @@ def check_block(X, binarize):
     return encode(X, binarize)
 
 
-def _check_block_weight(w, n_rows):
-    if w is None:
-        return np.ones(n_rows)
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (n_rows,) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative, one per sample")
-    return w
-
-
-def block_stats(X, w, mu, pi, kernel, binarize, parallel=False):
+def block_stats(X, w, mu, pi, backend, binarize):
     """E-step and sufficient statistics of one block.
 
     Parameters
@@ -126,20 +96,17 @@ def block_stats(X, w, mu, pi, kernel, binarize, parallel=False):
         Sample weights (None: ones).
     mu : ndarray of shape (n_components, n_features)
     pi : ndarray of shape (n_components,)
-    kernel : str
-        The estimator's ``kernel``.
+    backend : Backend
+        Serial (``parallel=False``) inside Dask tasks, which bring their own parallelism.
     binarize : float or None
-    parallel : bool or None, default=False
-        ``False`` (inside Dask tasks): serial ``nogil`` builds, Dask provides the parallelism;
-        None: the in-memory defaults (parallel builds on one machine).
 
     Returns
     -------
     BlockStats
     """
     data = check_block(X, binarize)
-    w = _check_block_weight(w, data.n_samples)
-    nk, S, observed, log_prob_norm = em_statistics(data, w, mu, pi, kernel, parallel=parallel)
+    w = check_sample_weight(w, data.n_samples)
+    nk, S, observed, log_prob_norm = backend.em_statistics(data, w, mu, pi)
     missing = None if observed is None else nk[:, None] - observed
     return BlockStats(nk, S, missing, float(w @ log_prob_norm), float(w.sum()), data.n_samples)
 
@@ -167,12 +134,18 @@ def observed_mass(stats):
     return np.maximum(stats.nk[:, None] - stats.missing, 0.0)
 
 
-def block_estimate(X, mu, pi, kernel, binarize, parallel=False):
-    """``(resp, log p(x_n))`` of one block; see :func:`block_stats` for the arguments."""
-    return e_step(check_block(X, binarize), mu, pi, kernel, parallel=parallel)
+def pass_statistics(total, log_prob_norm=None):
+    """Return summed :class:`BlockStats` as the EM loop takes them (a ``PassStatistics``)."""
+    return PassStatistics(total.nk, total.S, observed_mass(total), total.log_lik, total.weight, total.n_rows,
+                          log_prob_norm)
 
 
-def block_worst(X, w, start, mu, pi, kernel, binarize, m, parallel=False):
+def block_estimate(X, mu, pi, backend, binarize):
+    """``(resp, log_prob_norm)`` of one block; see :func:`block_stats` for the arguments."""
+    return backend.e_step(check_block(X, binarize), mu, pi)
+
+
+def block_worst(X, w, start, mu, pi, backend, binarize, m):
     """Return the ``m`` worst-explained rows of a block (positive weight only), for the collapse policy.
 
     Returns
@@ -186,8 +159,8 @@ def block_worst(X, w, start, mu, pi, kernel, binarize, m, parallel=False):
     weight : ndarray of shape (m',)
     """
     data = check_block(X, binarize)
-    w = _check_block_weight(w, data.n_samples)
-    _, log_prob_norm = e_step(data, mu, pi, kernel, parallel=parallel)
+    w = check_sample_weight(w, data.n_samples)
+    _, log_prob_norm = backend.e_step(data, mu, pi)
     candidates = np.flatnonzero(w > 0)
     order = candidates[np.argsort(log_prob_norm[candidates], kind="stable")][:m]
     return log_prob_norm[order], order.astype(np.int64) + start, data.X[order], w[order]
@@ -203,56 +176,17 @@ def merge_worst(parts, m):
     return [(int(index[i]), rows[i], float(weight[i])) for i in order]
 
 
-def em_passes(source, mu, pi, *, alpha, max_iter, tol, verbose=0, verbose_interval=10):
-    """EM from ``(mu, pi)``, one pass over ``source`` per iteration.
+class BlockSource:
+    """Base of the row sources read in blocks (memmap, Dask) for :func:`bmm_numba.em.loop.run_em`.
 
-    The same template as :meth:`bmm_numba.BernoulliMixture._em` (bound, M-step, collapse
-    policy, convergence on the change of the mean log-likelihood), on summed statistics.
-
-    Parameters
-    ----------
-    source : object
-        A row source: ``stats(mu, pi) -> BlockStats`` (combined over all rows, in row order),
-        ``worst(mu, pi, m)`` (the ``m`` worst-explained rows as :func:`merge_worst` returns
-        them) and ``n_samples``.
-    mu, pi : ndarray
-        Starting parameters.
-    alpha, max_iter, tol, verbose, verbose_interval
-        As in :class:`bmm_numba.BernoulliMixture`.
-
-    Returns
-    -------
-    run : dict
-        ``mu, pi, converged, n_iter, lower_bound, lower_bounds, reseeded`` as the in-memory
-        loop records them.
+    A subclass provides ``n_samples``, ``stats(mu, pi) -> BlockStats`` (combined in block
+    order) and ``worst_parts(mu, pi, m)`` (:func:`block_worst` of every block).
     """
-    lower_bound, lower_bounds, reseeded = -np.inf, [], []
-    converged, n_iter = False, 0
-    tick = perf_counter()
-    for n_iter in range(1, max_iter + 1):
-        previous = lower_bound
-        stats = source.stats(mu, pi)
-        lower_bound = stats.log_lik / stats.weight
-        lower_bounds.append(lower_bound)
-        new_mu, new_pi = params_from_stats(stats.nk, stats.S, alpha, stats.weight, observed_mass(stats))
-        collapsed = collapsed_components(stats.nk, stats.weight, source.n_samples)
-        records = []
-        if collapsed.size:
-            # the worst-explained rows under the parameters of this pass's E-step, as in memory
-            worst = source.worst(mu, pi, collapsed.size)
-            records = reseed(new_mu, new_pi, collapsed, worst, stats.weight)
-            reseeded += [(n_iter, k, n) for k, n in records]
-            if verbose:
-                print(f"  Iteration {n_iter}\t re-seeded collapsed components {[k for k, _ in records]}")
-        mu, pi = new_mu, new_pi
-        change = lower_bound - previous
-        if verbose >= 2 and n_iter % verbose_interval == 0:
-            now = perf_counter()
-            print(f"  Iteration {n_iter}\t time lapse {now - tick:.5f}s\t "
-                  f"log-likelihood {lower_bound:.5f}\t change {change:.5g}")
-            tick = now
-        if abs(change) < tol and not records:
-            converged = True
-            break
-    return {"mu": mu, "pi": pi, "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound,
-            "lower_bounds": lower_bounds, "reseeded": reseeded}
+
+    def statistics(self, mu, pi):
+        """Return the statistics of every block, combined in block order."""
+        return pass_statistics(self.stats(mu, pi))
+
+    def worst(self, mu, pi, stats, m):
+        """Return the ``m`` worst-explained rows under ``(mu, pi)``: a second pass over the blocks."""
+        return merge_worst(self.worst_parts(mu, pi, m), m)

@@ -1,7 +1,5 @@
-"""EM maths used by :class:`bmm_numba.BernoulliMixture`: M-step with the collapse policy, scores.
+"""The collapse policy (re-seeding empty components), the initial M-step, model scores.
 
-Collapse policy
----------------
 A component whose responsibility mass ``N_k`` falls to at most :data:`COLLAPSE_MASS` of an
 average sample's weight carries no information (with ``alpha = 0`` its means would be 0/0, with
 ``alpha > 0`` they sit at 0.5 with ``pi_k = 0`` and can never come back).  It is re-seeded from
@@ -21,7 +19,6 @@ import numpy as np
 
 from ..kernels.m_step import MEANS_EPS, params_from_stats
 from ..kernels.missing import MISSING
-from .data import e_step, m_step_stats
 from .init import seed_row
 
 __all__ = [
@@ -82,8 +79,8 @@ def collapsed_components(nk, total_weight, n_samples):
     return np.flatnonzero(nk <= COLLAPSE_MASS * total_weight / n_samples)
 
 
-def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
-    """One M-step on any :class:`~bmm_numba._mixture_data.MixtureData`, then the collapse policy.
+def m_step(data, w, resp, alpha, backend):
+    """Run the initialisation's M-step on in-memory data, then the collapse policy.
 
     Parameters
     ----------
@@ -91,11 +88,10 @@ def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
     w : ndarray of shape (n_samples,)
         Sample weights.
     resp : ndarray of shape (n_samples, n_components)
+        Initial responsibilities.
     alpha : float
-    kernel : str
-    log_prob_norm : ndarray of shape (n_samples,), optional
-        ``log p(x_n)`` from the E-step that produced ``resp``; computed with the new parameters
-        when a component collapsed and it is not given (at initialisation).
+    backend : Backend
+        Its statistics, and its E-step for the worst-explained rows when a component collapsed.
 
     Returns
     -------
@@ -103,19 +99,13 @@ def m_step(data, w, resp, alpha, kernel, log_prob_norm=None):
     pi : ndarray of shape (n_components,)
     reseeded : list of (component, sample) tuples
     """
-    nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
-    return m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm)
-
-
-def m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm=None):
-    """Run the M-step of :func:`m_step` on summed sufficient statistics, then the collapse policy."""
+    nk, S, observed = backend.stats(data, resp * w[:, None])
     total = float(w.sum())
     mu, pi = params_from_stats(nk, S, alpha, total, observed)
     collapsed = collapsed_components(nk, total, data.n_samples)
     if collapsed.size == 0:
         return mu, pi, []
-    if log_prob_norm is None:
-        _, log_prob_norm = e_step(data, mu, pi, kernel)
+    _, log_prob_norm = backend.e_step(data, mu, pi)
     return mu, pi, reseed(mu, pi, collapsed, worst_samples(data, w, log_prob_norm, collapsed.size), w.sum())
 
 

@@ -1,4 +1,4 @@
-"""Parameter and sample-weight checks of :class:`bmm_numba.BernoulliMixture`, run at ``fit``.
+"""Parameter, sample-weight and input-type checks of :class:`bmm_numba.BernoulliMixture`.
 
 ``__init__`` only stores parameters (scikit-learn convention); everything is checked here, in
 Python, before any kernel runs, and every failure is a ``ValueError`` naming the parameter.
@@ -7,15 +7,28 @@ Python, before any kernel runs, and every failure is a ``ValueError`` naming the
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
-from ..em.data import resolved_name
+from ..em.backend import kernel_name
 from ..em.init import INIT_METHODS
 from ..kernels.m_step import MEANS_EPS
 from ..kernels.validation import PI_SUM_ATOL
+from ..kernels.validation import check_sample_weight as _check_weight
 
-__all__ = ["check_parameters", "check_sample_weight", "is_int"]
+__all__ = ["check_parameters", "check_sample_weight", "is_int", "is_dask_array", "is_memmap"]
+
+
+def is_dask_array(X):
+    """Return True for a ``dask.array.Array``, without importing Dask (none exists before it is)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(X, module.Array)
+
+
+def is_memmap(X):
+    """Return True for a ``numpy.memmap`` (or a view of one)."""
+    return isinstance(X, np.memmap)
 
 
 def is_int(value, low):
@@ -49,7 +62,7 @@ def check_parameters(est, n_samples, n_features):
         raise ValueError(f"n_components must be an integer >= 1; got {K!r}")
     if K > n_samples:
         raise ValueError(f"n_components={K} must be <= n_samples={n_samples}")
-    resolved_name(est.kernel)
+    kernel_name(est.kernel)
     if est.init_params not in INIT_METHODS:
         raise ValueError(f"init_params must be one of {list(INIT_METHODS)}; got {est.init_params!r}")
     for name, low in (("n_init", 1), ("max_iter", 1), ("verbose", 0), ("verbose_interval", 1)):
@@ -85,18 +98,13 @@ def check_parameters(est, n_samples, n_features):
 
 
 def check_sample_weight(sample_weight, n_samples, n_components):
-    """Return the weights as float64 of shape (n_samples,) (ones if None); ``ValueError`` if invalid."""
+    """Return the weights as float64 of shape (n_samples,) (ones if None; a scalar is broadcast).
+
+    ``ValueError`` if invalid, all zero, or positive on fewer than ``n_components`` samples.
+    """
     if sample_weight is None:
         return np.ones(n_samples)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.ndim == 0:
-        w = np.full(n_samples, float(w))
-    if w.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative")
-    if not w.any():
-        raise ValueError("sample_weight is all zero: at least one positive weight is needed")
+    w = _check_weight(sample_weight, n_samples, allow_scalar=True, allow_all_zero=False)
     if np.count_nonzero(w) < n_components:
         raise ValueError(f"n_components={n_components} exceeds the number of samples with "
                          f"positive weight ({np.count_nonzero(w)})")

@@ -8,12 +8,12 @@ One EM iteration (:meth:`DaskSource.stats`) builds a small graph over the row ch
 * the parameters ``(mu, pi)`` (K x D) enter the graph once: scattered to every worker
   (``Client.scatter(..., broadcast=True)``) when a ``distributed`` Client is the scheduler in
   use, one graph key otherwise;
-* one task per row chunk runs :func:`bmm_numba._chunked.block_stats`: validation, E-step and
-  sufficient statistics with the *serial* ``nogil`` compiled kernels.  Dask provides the
-  parallelism (threads or processes); kernels never start their own thread team inside a task,
-  so there is no oversubscription and no concurrent entry into Numba's ``workqueue`` layer
-  (under which workers running parallel kernels died, NOTES-numba.md);
-* the per-chunk statistics are added by a tree of :func:`bmm_numba._chunked.combine` tasks of
+* one task per row chunk runs :func:`bmm_numba.em.blocks.block_stats`: validation, E-step and
+  sufficient statistics with the *serial* ``nogil`` compiled kernels (``parallel=False``).  Dask
+  provides the parallelism (threads or processes); kernels never start their own thread team
+  inside a task, so there is no oversubscription and no concurrent entry into Numba's
+  ``workqueue`` layer (under which workers running parallel kernels died);
+* the per-chunk statistics are added by a tree of :func:`bmm_numba.em.blocks.combine` tasks of
   fixed fan-in (:data:`COMBINE_FAN_IN`) over consecutive chunks, each summing its children in
   chunk order.  The tree depends only on the number of chunks, so the fitted model is
   bit-identical for any number of workers or threads, and recomputing a lost task (a worker
@@ -31,7 +31,8 @@ import dask.array as da
 import numpy as np
 from dask.base import get_scheduler
 
-from ..em.blocks import block_estimate, block_stats, block_worst, combine, merge_worst
+from ..em.backend import resolve_backend
+from ..em.blocks import BlockSource, block_estimate, block_stats, block_worst, combine
 
 __all__ = ["COMBINE_FAN_IN", "DaskSource", "active_client", "check_dask_X", "lazy_estimate"]
 
@@ -68,14 +69,16 @@ def check_dask_X(X):
     return X
 
 
+# Tasks receive the kernel's name, resolved in the worker (once per process: resolve_backend is cached)
+
 def _task_stats(X, w, params, kernel, binarize):
     mu, pi = params
-    return block_stats(X, w, mu, pi, kernel, binarize, parallel=False)
+    return block_stats(X, w, mu, pi, resolve_backend(kernel, parallel=False), binarize)
 
 
 def _task_worst(X, w, start, params, kernel, binarize, m):
     mu, pi = params
-    return block_worst(X, w, start, mu, pi, kernel, binarize, m, parallel=False)
+    return block_worst(X, w, start, mu, pi, resolve_backend(kernel, parallel=False), binarize, m)
 
 
 def _combine_tree(parts, fan_in=COMBINE_FAN_IN):
@@ -85,8 +88,8 @@ def _combine_tree(parts, fan_in=COMBINE_FAN_IN):
     return parts[0]
 
 
-class DaskSource:
-    """Row source over a row-chunked Dask array for :func:`bmm_numba._chunked.em_passes`.
+class DaskSource(BlockSource):
+    """Row source over a row-chunked Dask array, one map-reduce per pass.
 
     Parameters
     ----------
@@ -95,6 +98,7 @@ class DaskSource:
     sample_weight : array-like or dask.array.Array of shape (n_samples,), or None
         Rechunked like the rows of X; checked chunk by chunk.
     kernel : str
+        The estimator's ``kernel`` (resolved in the tasks).
     binarize : float or None
     """
 
@@ -129,13 +133,12 @@ class DaskSource:
         (total,) = dask.compute(_combine_tree(parts))
         return total
 
-    def worst(self, mu, pi, m):
-        """Return the ``m`` worst-explained rows (a second pass, only when a component collapsed)."""
+    def worst_parts(self, mu, pi, m):
+        """:func:`~bmm_numba.em.blocks.block_worst` of every chunk (a pass only when a component collapsed)."""
         params = self._params(mu, pi)
         task = dask.delayed(_task_worst, pure=True)
-        parts = dask.compute(*[task(X, w, int(s), params, self.kernel, self.binarize, m)
-                               for X, w, s in zip(self.blocks, self.w_blocks, self.starts, strict=True)])
-        return merge_worst(parts, m)
+        return dask.compute(*[task(X, w, int(s), params, self.kernel, self.binarize, m)
+                              for X, w, s in zip(self.blocks, self.w_blocks, self.starts, strict=True)])
 
     def take(self, index):
         """Rows ``index`` (sorted; None = all) computed into memory, with their weights."""
@@ -146,16 +149,20 @@ class DaskSource:
         return dask.compute(X, w) if w is not None else (X.compute(), None)
 
 
+def _block_estimate(X, mu, pi, kernel, binarize):
+    return block_estimate(X, mu, pi, resolve_backend(kernel, parallel=False), binarize)
+
+
 def _block_proba(X, mu, pi, kernel, binarize):
-    return block_estimate(X, mu, pi, kernel, binarize)[0]
+    return _block_estimate(X, mu, pi, kernel, binarize)[0]
 
 
 def _block_labels(X, mu, pi, kernel, binarize):
-    return block_estimate(X, mu, pi, kernel, binarize)[0].argmax(axis=1)
+    return _block_estimate(X, mu, pi, kernel, binarize)[0].argmax(axis=1)
 
 
 def _block_log_prob(X, mu, pi, kernel, binarize):
-    return block_estimate(X, mu, pi, kernel, binarize)[1]
+    return _block_estimate(X, mu, pi, kernel, binarize)[1]
 
 
 def lazy_estimate(X, mu, pi, kernel, binarize, what):

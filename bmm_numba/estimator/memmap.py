@@ -1,30 +1,8 @@
-"""Out-of-core on one machine: fitting on a NumPy memmap, and ``partial_fit``'s incremental EM.
+"""Out-of-core on one machine: a NumPy memmap read in row blocks, and ``partial_fit``'s batches.
 
-Memmap
-------
-:class:`MemmapSource` reads a ``numpy.memmap`` in row blocks of about :data:`BLOCK_BYTES` bytes
-of raw data and runs every EM pass of :func:`bmm_numba._chunked.em_passes` block by block: the
-data are never copied whole, and what is allocated per pass is one block's codes and
-responsibilities plus the K x D statistics.  Within a block the compiled kernels use their
-in-memory defaults (parallel builds, thread-count independent), so a memmap fit is
-deterministic and equals the in-memory fit to rounding.
-
-partial_fit: incremental EM with exact accumulation over a pass
-----------------------------------------------------------------
-Each ``partial_fit(X_batch)`` runs an E-step on the batch under the current parameters, stores
-the batch's sufficient statistics, and sets the parameters from the sum of the stored
-statistics of every batch seen so far (the M-step).  A batch seen again (same values, same
-weights: identified by a hash) *replaces* its earlier contribution instead of adding to it.
-This is the incremental EM of Neal & Hinton (1998): over a pass through a fixed set of
-batches the statistics are an exact sum over the data, each batch's term computed under the
-parameters current when it was last visited; every visit can only increase the free energy,
-and a fixed point is exactly a fixed point of full-batch EM.  Repeated passes over the same
-batches therefore converge to the full-batch fit (tested), usually in fewer passes than batch
-EM needs iterations.  It is not stepwise online EM: nothing is forgotten or down-weighted.
-
-Costs: K x D (x 2 with missing values) floats are kept per distinct batch, and every call sums
-them (in first-seen order, so the result does not depend on hashing).  Two batches with
-identical contents count once.
+:class:`MemmapSource` reads about :data:`BLOCK_BYTES` of raw rows at a time: the data are never
+copied whole.  :class:`BatchSource` is one step of incremental EM over the batches stored by
+:class:`IncrementalStats` (Neal & Hinton, 1998); details and costs in ``docs/design.md``.
 """
 
 from __future__ import annotations
@@ -33,42 +11,34 @@ import hashlib
 
 import numpy as np
 
-from ..em.blocks import (
-    BlockStats,
-    block_estimate,
-    block_stats,
-    block_worst,
-    combine,
-    merge_worst,
-)
+from ..em.blocks import BlockSource, BlockStats, block_estimate, block_stats, block_worst, combine, pass_statistics
+from ..em.collapse import worst_samples
 
-__all__ = ["BLOCK_BYTES", "MemmapSource", "IncrementalStats", "is_memmap", "fingerprint"]
+__all__ = ["BLOCK_BYTES", "MemmapSource", "IncrementalStats", "BatchSource", "fingerprint"]
 
 #: Raw bytes per block read from a memmap (32 MiB: well above the point where per-block
 #: overheads matter, well below the memory of any machine that runs this).
 BLOCK_BYTES = 32 * 2**20
 
 
-def is_memmap(X):
-    """Return True for a ``numpy.memmap`` (or a view of one)."""
-    return isinstance(X, np.memmap)
+class MemmapSource(BlockSource):
+    """Row source over a 2-D ``numpy.memmap``, block by block.
 
-
-class MemmapSource:
-    """Row source over a 2-D ``numpy.memmap`` for :func:`bmm_numba._chunked.em_passes`.
+    Within a block the kernels run as in memory (``backend.parallel``: thread-count
+    independent), so a memmap fit is deterministic and equals the in-memory fit to rounding.
 
     Parameters
     ----------
     X : numpy.memmap of shape (n_samples, n_features)
     w : ndarray of shape (n_samples,) or None
-    kernel : str
+    backend : Backend
     binarize : float or None
     block_rows : int, optional
         Rows per block; default :data:`BLOCK_BYTES` of raw data (at least 256 rows).
     """
 
-    def __init__(self, X, w, kernel, binarize, block_rows=None):
-        self.X, self.w, self.kernel, self.binarize = X, w, kernel, binarize
+    def __init__(self, X, w, backend, binarize, block_rows=None):
+        self.X, self.w, self.backend, self.binarize = X, w, backend, binarize
         self.n_samples, self.n_features = X.shape
         if block_rows is None:
             block_rows = max(256, BLOCK_BYTES // max(1, self.n_features * X.dtype.itemsize))
@@ -83,15 +53,14 @@ class MemmapSource:
         """Statistics summed over the blocks, left to right."""
         total = None
         for _, block, w in self._blocks():
-            part = block_stats(block, w, mu, pi, self.kernel, self.binarize, parallel=None)
+            part = block_stats(block, w, mu, pi, self.backend, self.binarize)
             total = part if total is None else combine(total, part)
         return total
 
-    def worst(self, mu, pi, m):
-        """Return the ``m`` worst-explained rows (for the collapse policy)."""
-        parts = [block_worst(block, w, start, mu, pi, self.kernel, self.binarize, m, parallel=None)
-                 for start, block, w in self._blocks()]
-        return merge_worst(parts, m)
+    def worst_parts(self, mu, pi, m):
+        """:func:`~bmm_numba.em.blocks.block_worst` of every block."""
+        return [block_worst(block, w, start, mu, pi, self.backend, self.binarize, m)
+                for start, block, w in self._blocks()]
 
     def take(self, index):
         """Rows ``index`` (sorted; None = all) as an in-memory array, with their weights."""
@@ -100,17 +69,14 @@ class MemmapSource:
         return np.asarray(self.X[index]), None if self.w is None else self.w[index]
 
     def estimate(self, mu, pi):
-        """``(resp, log p(x_n))`` of every row, block by block."""
-        parts = [block_estimate(block, mu, pi, self.kernel, self.binarize, parallel=None)
-                 for _, block, _ in self._blocks()]
+        """``(resp, log_prob_norm)`` of every row, block by block."""
+        parts = [block_estimate(block, mu, pi, self.backend, self.binarize) for _, block, _ in self._blocks()]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def labels(self, mu, pi):
         """Most probable component of every row, block by block (no (n_samples, K) array)."""
-        return np.concatenate([
-            block_estimate(block, mu, pi, self.kernel, self.binarize, parallel=None)[0].argmax(axis=1)
-            for _, block, _ in self._blocks()
-        ])
+        return np.concatenate([block_estimate(block, mu, pi, self.backend, self.binarize)[0].argmax(axis=1)
+                               for _, block, _ in self._blocks()])
 
 
 def fingerprint(data, w):
@@ -127,7 +93,7 @@ def fingerprint(data, w):
 
 
 class IncrementalStats:
-    """The per-batch statistics kept by ``partial_fit`` (see the module docstring)."""
+    """The per-batch statistics kept by ``partial_fit``, summed in first-seen order."""
 
     def __init__(self):
         self.batches = {}
@@ -136,3 +102,34 @@ class IncrementalStats:
         """Store (or replace) a batch's statistics; return the sum over all batches."""
         self.batches[key] = stats
         return combine(*self.batches.values())
+
+
+class BatchSource:
+    """Row source of one ``partial_fit`` step: a batch under the current parameters, summed with the stored ones.
+
+    Parameters
+    ----------
+    data : MixtureData
+        The batch.
+    w : ndarray of shape (n_batch,)
+    backend : Backend
+    store : IncrementalStats
+        Receives the batch's statistics (replacing those of the same batch seen before).
+    """
+
+    def __init__(self, data, w, backend, store):
+        self.data, self.w, self.backend, self.store = data, w, backend, store
+
+    def statistics(self, mu, pi):
+        """E-step and statistics of the batch, stored; the sum over every stored batch."""
+        data, w = self.data, self.w
+        resp, log_prob_norm = self.backend.e_step(data, mu, pi)
+        nk, S, observed = self.backend.stats(data, resp * w[:, None])
+        batch = BlockStats(nk, S, None if observed is None else nk[:, None] - observed,
+                           float(w @ log_prob_norm), float(w.sum()), data.n_samples)
+        total = self.store.update(fingerprint(data, w), batch)
+        return pass_statistics(total, log_prob_norm)
+
+    def worst(self, mu, pi, stats, m):
+        """Return the batch's ``m`` worst-explained rows (batch row numbers)."""
+        return worst_samples(self.data, self.w, stats.log_prob_norm, m)

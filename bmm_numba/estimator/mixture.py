@@ -1,19 +1,13 @@
 """``BernoulliMixture``: a scikit-learn estimator fitting Bernoulli mixtures by EM.
 
-The EM loop is one template method (:meth:`BernoulliMixture.fit_predict`): validate, then for
-each of ``n_init`` starts initialise, alternate E-step and M-step until the mean log-likelihood
-per sample changes by less than ``tol``, keep the best start, warn if it did not converge, and
-finish with an E-step so that ``fit_predict(X) == fit(X).predict(X)``.  The maths lives in
-module-level functions: the E-step and M-step registries (:data:`bmm_numba.E_STEPS`,
-:data:`bmm_numba.M_STEPS`), their missing-value and sparse variants
-(:mod:`bmm_numba._mixture_data`), initialisation (:mod:`bmm_numba._mixture_init`) and the
-collapse policy (:mod:`bmm_numba._em`).
+The estimator validates, resolves its kernel once (:func:`bmm_numba.em.backend.resolve_backend`),
+picks a row source (in memory, memmap, Dask, ``partial_fit``'s batches) and runs the one EM
+loop of :mod:`bmm_numba.em.loop`; a final E-step makes ``fit_predict(X) == fit(X).predict(X)``.
 """
 
 from __future__ import annotations
 
 import warnings
-from time import perf_counter
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
@@ -21,21 +15,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..em.blocks import BlockStats, check_block, em_passes, init_sample_index, is_dask_array, observed_mass
-from ..em.collapse import (
-    classification_entropy,
-    collapsed_components,
-    m_step,
-    m_step_from_stats,
-    n_parameters,
-    reseed,
-    worst_samples,
-)
-from ..em.data import e_step, em_statistics, encode, m_step_stats
+from ..em.backend import resolve_backend
+from ..em.blocks import check_block, init_sample_index
+from ..em.collapse import classification_entropy, m_step, n_parameters
+from ..em.data import encode
 from ..em.init import initial_resp
-from ..kernels.m_step import params_from_stats
-from .checks import check_parameters, check_sample_weight, is_int
-from .memmap import IncrementalStats, MemmapSource, fingerprint, is_memmap
+from ..em.loop import InMemorySource, best_of_starts, em_step
+from ..em.progress import ProgressMonitor, VerbosePrinter
+from .checks import check_parameters, check_sample_weight, is_dask_array, is_int, is_memmap
+from .memmap import BatchSource, IncrementalStats, MemmapSource
 
 __all__ = ["BernoulliMixture", "select_n_components"]
 
@@ -59,14 +47,11 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         ``"k-means++"`` seeds K samples spread out in Hamming distance (greedy k-means++) and
         assigns every sample to its nearest seed; ``"random_from_data"`` draws the K seeds
         uniformly (by weight); ``"random"`` draws random soft responsibilities, which puts every
-        mean near the data mean.  ``"k-means++"`` is the default, on measurements: on the MNIST
-        test images (K=10, random_state 0-9, one start each) it gave the highest mean final
-        log-likelihood per image (-164.35, against -164.39 for ``"random_from_data"`` and -164.54
-        for ``"random"``, about 48 iterations each); on generated mixtures with well separated
-        components (K=10, 20, 30) it converged in the fewest iterations (``"random"`` needed
-        1.5-1.9x as many, but reached higher likelihoods there, by up to 0.7 per sample at K=20).
-        No start is best everywhere: use ``n_init > 1`` for fits that matter.
-        Cost of ``"k-means++"``: ``1 + (2 + int(log K)) (K - 1)`` Hamming passes over the data.
+        mean near the data mean.  ``"k-means++"`` is the default: it reached the highest mean
+        log-likelihood on MNIST and converged in the fewest iterations on generated mixtures
+        (measurements in ``docs/design.md``).  No start is best everywhere: use ``n_init > 1``
+        for fits that matter.  Cost of ``"k-means++"``: ``1 + (2 + int(log K)) (K - 1)`` Hamming
+        passes over the data.
     means_init : array-like of shape (n_components, n_features), default=None
         Exact starting means, strictly inside (0, 1).  Overrides ``init_params`` for the means.
     weights_init : array-like of shape (n_components,), default=None
@@ -111,7 +96,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         The mean log-likelihood per sample at every iteration of the best start.
     reseeded_components_ : list of (iteration, component, sample) tuples
         Collapsed components of the best start re-seeded from the worst-explained sample
-        (iteration 0: at initialisation); see :mod:`bmm_numba._em`.
+        (iteration 0: at initialisation); see :mod:`bmm_numba.em.collapse`.
     labels_ : ndarray of shape (n_samples,)
         Component of each training sample (the final E-step).
     n_features_in_ : int
@@ -184,7 +169,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
                              reset=reset)
 
     # ----------------------------------------------------------------------------------------
-    # EM template
+    # EM template (the loop itself: bmm_numba.em.loop)
     # ----------------------------------------------------------------------------------------
 
     def fit(self, X, y=None, sample_weight=None):
@@ -197,7 +182,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             ``binarize`` set.  Lists, DataFrames, CSR/CSC matrices accepted.  A
             ``numpy.memmap`` is read in row blocks, never copied whole; a Dask array (chunked
             along the rows) is fitted on the Dask scheduler in use, one map-reduce per EM
-            iteration (see Notes of the class).
+            iteration.
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; integer weights are equivalent to repeating rows.  May be a
@@ -229,54 +214,46 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             return self._fit_row_source(X, sample_weight, warm)
         X = self._check_X(X, reset=not warm)
         means_init, weights_init = check_parameters(self, *X.shape)
+        backend = resolve_backend(self.kernel)
         data = encode(X, self.binarize)
-        data.keep_row_index = True  # every EM iteration of every start reads the same rows
         w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
         rng = check_random_state(self.random_state)
-        kernel, alpha = self.kernel, float(self.alpha)
-        self._best_of_starts(
-            warm,
-            lambda: self._initialize(data, w, rng, means_init, weights_init),
-            lambda mu, pi: self._em(data, w, mu, pi, kernel, alpha),
-        )
-        resp, _ = e_step(data, self.means_, self.weights_, kernel)
+        source = InMemorySource(data, w, backend)
+        self._run_starts(warm, source, lambda: self._initialize(data, w, rng, means_init, weights_init, backend))
+        resp, _ = backend.e_step(data, self.means_, self.weights_)
         self.labels_ = resp.argmax(axis=1)
         return self.labels_
 
-    def _best_of_starts(self, warm, initialize, run_em):
-        """Run ``n_init`` starts (one if warm), keep the best, store the fitted attributes."""
-        best = None
-        for init in range(1 if warm else self.n_init):
-            start = perf_counter()
-            if self.verbose:
-                print(f"Initialization {init + 1}")
-            if warm:
-                mu, pi, reseeded = self.means_.copy(), self.weights_.copy(), []
-            else:
-                mu, pi, reseeded = initialize()
-                if reseeded and self.verbose:
-                    print(f"  Initial M-step\t re-seeded collapsed components {[k for _, k, _ in reseeded]}")
-            run = run_em(mu, pi)
-            run["reseeded"] = reseeded + run["reseeded"]
-            if self.verbose:
-                state = "converged" if run["converged"] else "did not converge"
-                print(f"Initialization {state}. time lapse {perf_counter() - start:.5f}s\t "
-                      f"log-likelihood {run['lower_bound']:.5f}")
-            if best is None or run["lower_bound"] > best["lower_bound"]:
-                best = run
+    def _progress_monitor(self):
+        """Return the :class:`~bmm_numba.em.progress.ProgressMonitor` of a fit; override to watch one."""
+        return VerbosePrinter(self.verbose, self.verbose_interval) if self.verbose else ProgressMonitor()
 
-        if not best["converged"]:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init parameters, "
-                "or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+    def _run_starts(self, warm, source, initialize):
+        """Best of ``n_init`` starts (one from the fitted parameters if warm); store the fitted attributes."""
+        if warm:
+            initialize = lambda: (self.means_.copy(), self.weights_.copy(), [])  # noqa: E731
+        best = best_of_starts(1 if warm else self.n_init, initialize, source, alpha=float(self.alpha),
+                              max_iter=self.max_iter, tol=self.tol, monitor=self._progress_monitor())
         self.weights_, self.means_ = best["pi"], best["mu"]
         self.converged_, self.n_iter_ = best["converged"], best["n_iter"]
         self.lower_bound_ = best["lower_bound"]
         self.lower_bounds_ = np.asarray(best["lower_bounds"])
         self.reseeded_components_ = best["reseeded"]
+
+    def _initialize(self, data, w, rng, means_init, weights_init, backend):
+        """Return the start ``(mu, pi, reseeded)``: an M-step on initial responsibilities, then overrides."""
+        K = self.n_components
+        reseeded = []
+        if means_init is None:
+            resp = initial_resp(data, w, K, self.init_params, rng)
+            mu, pi, records = m_step(data, w, resp, float(self.alpha), backend)
+            reseeded = [(0, k, n) for k, n in records]
+        if means_init is not None:
+            mu = means_init.copy()
+            pi = np.full(K, 1.0 / K) if weights_init is None else weights_init.copy()
+        elif weights_init is not None:
+            pi = weights_init.copy()
+        return mu, pi, reseeded
 
     # ----------------------------------------------------------------------------------------
     # out-of-core: memmaps and Dask arrays (one pass over row blocks per EM iteration)
@@ -308,7 +285,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
                 sample_weight = check_sample_weight(sample_weight, X.shape[0], n_components)
             return DaskSource(X, sample_weight, self.kernel, self.binarize)
         w = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], n_components)
-        return MemmapSource(X, w, self.kernel, self.binarize)
+        return MemmapSource(X, w, resolve_backend(self.kernel), self.binarize)
 
     def _fit_row_source(self, X, sample_weight, warm):
         """``fit_predict`` on a memmap or Dask array: EM passes over row blocks."""
@@ -316,13 +293,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         means_init, weights_init = check_parameters(self, *X.shape)
         source = self._row_source(X, sample_weight, self.n_components)
         rng = check_random_state(self.random_state)
-        em = {"alpha": float(self.alpha), "max_iter": self.max_iter, "tol": self.tol,
-              "verbose": self.verbose, "verbose_interval": self.verbose_interval}
-        self._best_of_starts(
-            warm,
-            lambda: self._initialize_from_rows(source, rng, means_init, weights_init),
-            lambda mu, pi: em_passes(source, mu, pi, **em),
-        )
+        self._run_starts(warm, source, lambda: self._initialize_from_rows(source, rng, means_init, weights_init))
         if is_dask_array(X):
             self.labels_ = self._lazy_estimate(X, "labels")
         else:
@@ -333,16 +304,17 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         """Return the start ``(mu, pi, reseeded)`` for a memmap or Dask array.
 
         The in-memory initialisation on a uniform sample of
-        :data:`bmm_numba._chunked.INIT_SAMPLE_ROWS` rows (on all rows, exactly as in memory,
+        :data:`bmm_numba.em.blocks.INIT_SAMPLE_ROWS` rows (on all rows, exactly as in memory,
         when there are no more).
         """
+        backend = resolve_backend(self.kernel)
         if means_init is not None:
-            return self._initialize(None, None, rng, means_init, weights_init)
+            return self._initialize(None, None, rng, means_init, weights_init, backend)
         index = init_sample_index(source.n_samples, rng)
         X, w = source.take(index)
         data = check_block(X, self.binarize)
         w = check_sample_weight(w, data.n_samples, self.n_components)
-        mu, pi, reseeded = self._initialize(data, w, rng, None, weights_init)
+        mu, pi, reseeded = self._initialize(data, w, rng, None, weights_init, backend)
         if index is not None:
             reseeded = [(0, k, int(index[n])) for _, k, n in reseeded]
         return mu, pi, reseeded
@@ -358,8 +330,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         the parameters are then set from the sum over every batch stored so far.  A batch seen
         before (same values and weights) replaces its earlier statistics, so calling
         ``partial_fit`` on the batches of a data set, pass after pass, is the incremental EM of
-        Neal & Hinton (1998) and converges to the full-batch fit
-        (:mod:`bmm_numba._out_of_core` has the details and costs).  It is not stepwise online
+        Neal & Hinton (1998) and converges to the full-batch fit.  It is not stepwise online
         EM.  The first call (on an unfitted estimator) initialises from its batch
         (``means_init``, ``weights_init``, ``init_params`` and ``random_state`` as in
         :meth:`fit`); after :meth:`fit` the steps start from the fitted parameters.  :meth:`fit`
@@ -384,93 +355,40 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         data = encode(X, self.binarize)
         if first:
             means_init, weights_init = check_parameters(self, *X.shape)
+            backend = resolve_backend(self.kernel)
             w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
             rng = check_random_state(self.random_state)
-            self.means_, self.weights_, reseeded = self._initialize(data, w, rng, means_init, weights_init)
+            self.means_, self.weights_, reseeded = self._initialize(data, w, rng, means_init, weights_init, backend)
             self.reseeded_components_, self.lower_bounds_, self.n_iter_ = reseeded, np.empty(0), 0
         else:
             check_parameters(self, max(self.n_components, X.shape[0]), X.shape[1])  # batches may be small
+            backend = resolve_backend(self.kernel)
             w = check_sample_weight(sample_weight, data.n_samples, 1)
         if not hasattr(self, "_incremental"):
             self._incremental = IncrementalStats()
             self.lower_bounds_, self.n_iter_ = np.empty(0), 0
-        kernel, alpha = self.kernel, float(self.alpha)
-        resp, log_prob_norm = e_step(data, self.means_, self.weights_, kernel)
-        nk, S, observed = m_step_stats(data, resp * w[:, None], kernel)
-        batch = BlockStats(nk, S, None if observed is None else nk[:, None] - observed,
-                           float(w @ log_prob_norm), float(w.sum()), data.n_samples)
-        total = self._incremental.update(fingerprint(data, w), batch)
-        mu, pi = params_from_stats(total.nk, total.S, alpha, total.weight, observed_mass(total))
+        source = BatchSource(data, w, backend, self._incremental)
+        mu, pi, self.lower_bound_, records = em_step(source, self.means_, self.weights_, float(self.alpha))
         self.n_iter_ += 1
-        collapsed = collapsed_components(total.nk, total.weight, total.n_rows)
-        if collapsed.size:  # re-seeded from the batch's worst-explained rows (batch row numbers)
-            worst = worst_samples(data, w, log_prob_norm, collapsed.size)
-            records = reseed(mu, pi, collapsed, worst, total.weight)
-            self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in records]
+        self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in records]
         self.means_, self.weights_ = mu, pi
-        self.lower_bound_ = total.log_lik / total.weight
         self.lower_bounds_ = np.append(self.lower_bounds_, self.lower_bound_)
         self.converged_ = False
         return self
-
-    def _initialize(self, data, w, rng, means_init, weights_init):
-        """Return the start ``(mu, pi, reseeded)``: an M-step on initial responsibilities, then overrides."""
-        K = self.n_components
-        reseeded = []
-        if means_init is None:
-            resp = initial_resp(data, w, K, self.init_params, rng)
-            mu, pi, records = m_step(data, w, resp, float(self.alpha), self.kernel)
-            reseeded = [(0, k, n) for k, n in records]
-        if means_init is not None:
-            mu = means_init.copy()
-            pi = np.full(K, 1.0 / K) if weights_init is None else weights_init.copy()
-        elif weights_init is not None:
-            pi = weights_init.copy()
-        return mu, pi, reseeded
-
-    def _em(self, data, w, mu, pi, kernel, alpha):
-        """EM from ``(mu, pi)`` until convergence or ``max_iter``; returns the run's record."""
-        total = w.sum()
-        lower_bound, lower_bounds, reseeded = -np.inf, [], []
-        converged, n_iter = False, 0
-        tick = perf_counter()
-        for n_iter in range(1, self.max_iter + 1):
-            previous = lower_bound
-            nk, S, observed, log_prob_norm = em_statistics(data, w, mu, pi, kernel)
-            # not `w @ log_prob_norm`: a BLAS call here wakes OpenBLAS's threads, which then spin
-            # against Numba's threads in the next pass (10 iterations on MNIST train, 2 cores:
-            # 0.50 s with the BLAS dot, 0.20 s without)
-            lower_bound = float(np.sum(w * log_prob_norm) / total)
-            lower_bounds.append(lower_bound)
-            mu, pi, records = m_step_from_stats(data, w, nk, S, observed, alpha, kernel, log_prob_norm)
-            reseeded += [(n_iter, k, n) for k, n in records]
-            if records and self.verbose:
-                print(f"  Iteration {n_iter}\t re-seeded collapsed components {[k for k, _ in records]}")
-            change = lower_bound - previous
-            if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
-                now = perf_counter()
-                print(f"  Iteration {n_iter}\t time lapse {now - tick:.5f}s\t "
-                      f"log-likelihood {lower_bound:.5f}\t change {change:.5g}")
-                tick = now
-            # a re-seed changes the parameters after this iteration's bound: never stop on it
-            if abs(change) < self.tol and not records:
-                converged = True
-                break
-        return {"mu": mu, "pi": pi, "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound,
-                "lower_bounds": lower_bounds, "reseeded": reseeded}
 
     # ----------------------------------------------------------------------------------------
     # prediction
     # ----------------------------------------------------------------------------------------
 
     def _estimate(self, X):
-        """``(resp, log p(x_n))`` for new in-memory data or a memmap (read by row blocks)."""
+        """``(resp, log_prob_norm)`` for new in-memory data or a memmap (read by row blocks)."""
         check_is_fitted(self, ("means_", "weights_"))
+        backend = resolve_backend(self.kernel)
         if is_memmap(X):
             X = self._check_row_source(X, reset=False)
-            return MemmapSource(X, None, self.kernel, self.binarize).estimate(self.means_, self.weights_)
+            return MemmapSource(X, None, backend, self.binarize).estimate(self.means_, self.weights_)
         data = encode(self._check_X(X, reset=False), self.binarize)
-        return e_step(data, self.means_, self.weights_, self.kernel)
+        return backend.e_step(data, self.means_, self.weights_)
 
     def _lazy_estimate(self, X, what):
         """Lazy Dask array of ``"proba"``, ``"labels"`` or ``"log_prob"`` for a Dask X."""
@@ -479,6 +397,15 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self, ("means_", "weights_"))
         X = self._check_row_source(X, reset=False)
         return lazy_estimate(X, self.means_, self.weights_, self.kernel, self.binarize, what)
+
+    def _predict(self, X, what):
+        """``"proba"``, ``"labels"`` or ``"log_prob"`` of X: lazy for a Dask X, else computed."""
+        if is_dask_array(X):
+            return self._lazy_estimate(X, what)
+        resp, log_prob_norm = self._estimate(X)
+        if what == "labels":
+            return resp.argmax(axis=1)
+        return resp if what == "proba" else log_prob_norm
 
     def predict_proba(self, X):
         """Posterior probability of each component.
@@ -492,9 +419,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             A lazy Dask array when X is one.
         """
-        if is_dask_array(X):
-            return self._lazy_estimate(X, "proba")
-        return self._estimate(X)[0]
+        return self._predict(X, "proba")
 
     def predict(self, X):
         """Most probable component of each sample.
@@ -508,9 +433,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             A lazy Dask array when X is one.
         """
-        if is_dask_array(X):
-            return self._lazy_estimate(X, "labels")
-        return self._estimate(X)[0].argmax(axis=1)
+        return self._predict(X, "labels")
 
     def score_samples(self, X):
         """Log-likelihood ``log p(x_n)`` of each sample (observed cells only).
@@ -524,9 +447,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             A lazy Dask array when X is one.
         """
-        if is_dask_array(X):
-            return self._lazy_estimate(X, "log_prob")
-        return self._estimate(X)[1]
+        return self._predict(X, "log_prob")
 
     def score(self, X, y=None):
         """Mean log-likelihood per sample.

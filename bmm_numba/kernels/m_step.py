@@ -34,7 +34,7 @@ from numba import prange
 
 from .jit import build_serial_and_parallel
 from .threads import parallel_guard
-from .validation import check_X
+from .validation import check_sample_weight, check_X
 
 __all__ = [
     "M_STEPS",
@@ -43,7 +43,6 @@ __all__ = [
     "SERIAL_AND_PARALLEL",
     "row_blocks",
     "params_from_stats",
-    "log_prior",
     "m_step",
 ]
 
@@ -205,13 +204,6 @@ def params_from_stats(nk, S, alpha, total_weight, observed=None):
     return np.ascontiguousarray(mu), pi
 
 
-def log_prior(mu, alpha):
-    """``sum_kd alpha (log mu_kd + log(1 - mu_kd))``: log Beta(alpha+1, alpha+1) up to a constant."""
-    if alpha == 0:
-        return 0.0
-    return float(alpha * (np.log(mu).sum() + np.log1p(-mu).sum()))
-
-
 # ---------------------------------------------------------------------------------------------
 # Public registry
 # ---------------------------------------------------------------------------------------------
@@ -257,12 +249,7 @@ def m_step(X, resp, *, alpha=1.0, sample_weight=None, kernel="numba"):
         raise ValueError(f"resp must have shape (n_samples={X8.shape[0]}, n_components); got {resp.shape}")
     if not np.all(np.isfinite(resp)) or np.any(resp < 0):
         raise ValueError("resp must be finite and non-negative")
-    if sample_weight is None:
-        w = np.ones(X8.shape[0])
-    else:
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (X8.shape[0],) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError("sample_weight must be finite, non-negative, of shape (n_samples,), sum > 0")
+    w = check_sample_weight(sample_weight, X8.shape[0], allow_all_zero=False)
     if not (np.isscalar(alpha) and alpha >= 0):
         raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
     rw = resp * w[:, None]

@@ -183,3 +183,36 @@ def check_e_step_inputs_deferred(X, mu, pi):
     X8, values_checked = _check_X(X, "X", defer_uint8_values=True)
     mu64, pi64 = check_params(mu, pi, X8.shape[1])
     return X8, mu64, pi64, values_checked
+
+
+def check_sample_weight(sample_weight, n_samples, *, allow_scalar=False, allow_all_zero=True):
+    """Return ``sample_weight`` as float64 of shape (n_samples,), ones if None.
+
+    The one sample-weight check of the package (M-step registry, estimator, row blocks).
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), scalar or None
+    n_samples : int
+    allow_scalar : bool, default=False
+        Broadcast a scalar to every sample (the estimator's ``fit``).
+    allow_all_zero : bool, default=True
+        False where a fit needs at least one positive weight; a block of rows may be all zero.
+
+    Raises
+    ------
+    ValueError
+        Naming ``sample_weight``: wrong shape, a value not finite or negative, or all zero.
+    """
+    if sample_weight is None:
+        return np.ones(n_samples)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if allow_scalar and w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},); got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not allow_all_zero and not w.any():
+        raise ValueError("sample_weight is all zero: at least one positive weight is needed")
+    return w
