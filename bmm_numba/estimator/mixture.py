@@ -408,30 +408,31 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return resp if what == "proba" else log_prob_norm
 
     def predict_proba(self, X):
-        """Posterior probability of each component.
+        """Posterior probability of each component, ``resp[n, k] = p(k | x_n)``.
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix, numpy.memmap or dask.array.Array of shape (n_samples, n_features)
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
-            A lazy Dask array when X is one.
+            Rows sum to 1.  A lazy Dask array when X is one, computed chunk by chunk.
         """
         return self._predict(X, "proba")
 
     def predict(self, X):
-        """Most probable component of each sample.
+        """Most probable component of each sample, ``predict_proba(X).argmax(axis=1)``.
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix, numpy.memmap or dask.array.Array
+            Of shape (n_samples, n_features).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            A lazy Dask array when X is one.
+            (lazy for a Dask X)
         """
         return self._predict(X, "labels")
 
@@ -440,21 +441,21 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, numpy.memmap, dask.array.Array} of shape (n_samples, n_features)
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
-            A lazy Dask array when X is one.
+            ``log sum_k pi_k p(x_n | mu_k)``; lazy when X is a Dask array.
         """
         return self._predict(X, "log_prob")
 
     def score(self, X, y=None):
-        """Mean log-likelihood per sample.
+        """Mean log-likelihood per sample, ``score_samples(X).mean()``.
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix, numpy.memmap or dask.array.Array of shape (n_samples, n_features)
         y : Ignored
 
         Returns
@@ -470,7 +471,9 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return n_parameters(*self.means_.shape)
 
     def bic(self, X):
-        """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
+        """Bayesian information criterion ``-2 log L + p log n``.
+
+        ``log L = n * score(X)``, ``p = K D + K - 1`` free parameters.
 
         Parameters
         ----------
@@ -479,20 +482,23 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         bic : float
+            Lower is better.
         """
         n = X.shape[0]
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
-        """Akaike information criterion ``-2 log L + 2 p`` (lower is better).
+        """Akaike information criterion ``-2 log L + 2 p`` (``log L`` and ``p`` as in :meth:`bic`).
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            The data whose log-likelihood is penalised (n = n_samples).
 
         Returns
         -------
         aic : float
+            Lower is better; it penalises parameters less than BIC from ``n = 8`` samples on.
         """
         return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
 
