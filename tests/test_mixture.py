@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.naive_bayes import BernoulliNB
 
 from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture, select_n_components
+from bmm_numba.em.progress import ProgressMonitor
 from bmm_numba.kernels.jit import JIT_DISABLED
 
 from . import _oracle_em as oracle
@@ -468,6 +469,69 @@ def test_verbose_reports_inits_and_iterations(rng, capsys):
     assert len(lines) == 4 and all("log-likelihood" in line and "time lapse" in line for line in lines)
     BernoulliMixture(3, random_state=0).fit(X)
     assert capsys.readouterr().out == ""
+
+
+class _Recorder(ProgressMonitor):
+    def __init__(self):
+        self.events = []
+
+    def start(self, init, n_init):
+        self.events.append(("start", init, n_init))
+
+    def reseeded(self, n_iter, components):
+        self.events.append(("reseeded", n_iter, list(components)))
+
+    def iteration(self, n_iter, lower_bound, change, seconds):
+        self.events.append(("iteration", n_iter, lower_bound, change))
+
+    def end(self, converged, lower_bound, seconds):
+        self.events.append(("end", converged, lower_bound))
+
+
+@pytest.mark.parametrize("memmap", [False, True])
+def test_progress_monitor_hooks_carry_the_fitted_numbers(rng, tmp_path, memmap):
+    X, _, _, _ = planted(rng, n_samples=300)
+    recorder = _Recorder()
+
+    class Watched(BernoulliMixture):
+        def _progress_monitor(self):
+            return recorder
+
+    if memmap:
+        np.save(tmp_path / "x.npy", X)
+        X = np.load(tmp_path / "x.npy", mmap_mode="r")
+    est = Watched(3, n_init=2, random_state=0).fit(X)
+    starts = [i for i, event in enumerate(recorder.events) if event[0] == "start"]
+    assert [recorder.events[i] for i in starts] == [("start", 0, 2), ("start", 1, 2)]
+    ends = [event for event in recorder.events if event[0] == "end"]
+    assert len(ends) == 2 and est.lower_bound_ == max(end[2] for end in ends)
+    best = starts[1] if ends[1][2] > ends[0][2] else starts[0]
+    bounds = [event[2] for event in recorder.events[best:] if event[0] == "iteration"][: est.n_iter_]
+    assert_array_equal(bounds, est.lower_bounds_)
+    changes = [event[3] for event in recorder.events[best:] if event[0] == "iteration"][1 : est.n_iter_]
+    assert_array_equal(changes, np.diff(est.lower_bounds_))
+
+
+def test_backend_serial_and_parallel_builds_agree(rng):
+    from bmm_numba.em.backend import resolve_backend
+    from bmm_numba.em.data import encode
+
+    X, _, mu, pi = planted(rng, n_samples=400)
+    Xm = X.astype(np.float64)
+    Xm[rng.random(X.shape) < 0.1] = np.nan
+    w = rng.random(X.shape[0])
+    for data in (encode(X), encode(Xm), encode(sp.csr_matrix(X))):
+        for kernel in PRODUCTION_KERNELS:
+            serial, parallel = resolve_backend(kernel, parallel=False), resolve_backend(kernel, parallel=True)
+            for a, b in zip(serial.em_statistics(data, w, mu, pi), parallel.em_statistics(data, w, mu, pi),
+                            strict=True):
+                if a is None:
+                    assert b is None
+                else:
+                    assert_array_equal(a, b)
+    assert resolve_backend("auto").name == "numba"
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        resolve_backend("fast")
 
 
 def test_sample_returns_binary_data_from_the_model(rng):

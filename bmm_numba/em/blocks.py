@@ -128,7 +128,7 @@ def combine(*parts):
 
 
 def observed_mass(stats):
-    """``O_kd = N_k - M_kd`` (clipped at 0) for the M-step, or None without missing cells."""
+    """``O_kd = nk_k - M_kd`` (clipped at 0) for the M-step, or None without missing cells."""
     if stats.missing is None:
         return None
     return np.maximum(stats.nk[:, None] - stats.missing, 0.0)

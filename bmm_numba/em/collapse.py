@@ -1,16 +1,10 @@
 """The collapse policy (re-seeding empty components), the initial M-step, model scores.
 
-A component whose responsibility mass ``N_k`` falls to at most :data:`COLLAPSE_MASS` of an
-average sample's weight carries no information (with ``alpha = 0`` its means would be 0/0, with
-``alpha > 0`` they sit at 0.5 with ``pi_k = 0`` and can never come back).  It is re-seeded from
-the worst-explained sample: the j-th collapsed component (in component order) from the sample
-with the j-th lowest ``log p(x_n)`` under the current parameters (positive weights only), with
-
-    mu_k = (x_n + mu_bar) / 2,   pi_k = w_n / sum(w)   (then pi renormalised),
-
-where ``mu_bar = sum_k pi_k mu_k`` is the population mean (it also fills the missing cells of
-``x_n``).  Halfway between the sample and the population keeps the new component inside
-(0, 1) and lets the next E-step decide which samples it explains.  Each re-seed is recorded.
+A component whose mass ``nk_k`` falls to at most :data:`COLLAPSE_MASS` of an average sample's
+weight is re-seeded halfway between the worst-explained sample and the population mean:
+``mu_k = (x_n + mu_bar) / 2``, ``pi_k = w_n / sum(w)`` (then ``pi`` renormalised).  The j-th
+collapsed component takes the sample with the j-th lowest ``log p(x_n)``.  Rationale in
+``docs/design.md`` (collapse policy).
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ __all__ = [
     "classification_entropy",
 ]
 
-#: A component is collapsed when ``N_k <= COLLAPSE_MASS * sum(w) / n_samples``.
+#: A component is collapsed when ``nk_k <= COLLAPSE_MASS * sum(w) / n_samples``.
 COLLAPSE_MASS = 1e-8
 
 

@@ -65,10 +65,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         Convergence threshold on the change of the mean log-likelihood per sample.  With 0 the
         loop runs exactly ``max_iter`` iterations.
     alpha : float, default=1.0
-        Smoothing ``alpha >= 0``: ``mu_kd = (S_kd + alpha) / (N_k + 2 alpha)``, the MAP estimate
+        Smoothing ``alpha >= 0``: ``mu_kd = (S_kd + alpha) / (nk_k + 2 alpha)``, the MAP estimate
         under a Beta(alpha+1, alpha+1) prior (Laplace's add-one rule at 1, as ``BernoulliNB``'s
         default).  It keeps every mean away from 0 and 1, so unseen data have a finite
-        log-likelihood, and it matters only for small components (mass ``N_k`` of a few).
+        log-likelihood, and it matters only for small components (mass ``nk_k`` of a few).
         With ``alpha=0`` (maximum likelihood) the means are clipped to ``[1e-10, 1 - 1e-10]``.
     binarize : float or None, default=None
         If a number, values ``> binarize`` become 1 and the others 0 (like ``BernoulliNB``);
