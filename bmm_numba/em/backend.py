@@ -134,7 +134,6 @@ def _table_em_pass(parallel, small):
     return em_statistics
 
 
-@cache  # a handful of names: resolved once per process
 def resolve_backend(kernel, *, parallel=True):
     """Resolve the estimator's ``kernel`` into the :class:`Backend` of a fit.
 
@@ -151,7 +150,12 @@ def resolve_backend(kernel, *, parallel=True):
     -------
     Backend
     """
-    name = kernel_name(kernel)
+    return _build(kernel_name(kernel), bool(parallel))
+
+
+@cache  # a handful of names: each built once per process
+def _build(name, parallel):
+    """Build the :class:`Backend` of registry kernel ``name``."""
     e_steps = {"dense": _dense_e_step(name, parallel)}
     if name == "numba" or name in COMPILED_KERNELS:
         e_steps["missing"] = lambda data, mu, pi: _missing.numba_e_step(data.X, mu, pi, parallel=parallel)
