@@ -207,5 +207,8 @@ def run_compiled(name, X, mu, pi, *, parallel=None, return_log_norm=False):
 
 
 numba_loops = partial(run_compiled, "numba_loops")
+numba_loops.__doc__ = "Attempt 1's triple loop compiled with ``@njit(parallel=True)``, prange over n."
 numba_log = partial(run_compiled, "numba_log")
+numba_log.__doc__ = "Attempt 2's log-space loop compiled, prange over n, stable per-row log-sum-exp."
 numba_ones = partial(run_compiled, "numba_ones")
+numba_ones.__doc__ = "Compiled loop over the ones of each row only, K-contiguous weights, stable log-sum-exp."

@@ -4,7 +4,7 @@ Every registry entry has the article's signature ``f(X, mu, pi) -> resp`` and ru
 input checks (:mod:`bmm_numba.kernels.validation`) before its kernel.  :data:`KERNELS` is the one
 list of implementations: ``E_STEPS``, the teaching/production lists, the estimator, the tests,
 the benchmarks and the command line all derive from it.  Teaching kernels keep the article's
-numerics; production kernels are stable for every valid input (``docs/design.md``, registry).
+numerics; production kernels are stable for every valid input (``docs/design.md``, the registry).
 """
 
 from __future__ import annotations
@@ -70,38 +70,37 @@ class KernelRecord:
             raise ValueError(f"{self.name}: role must be one of {_ROLES} and family one of {_FAMILIES}")
 
 
-def _record(name, implementation, role, family, summary, notes="", **flags):
-    return KernelRecord(name, implementation, summary, notes, role, family, **flags)
+#: What a user should know beyond the summary and the role (the table kernel's notes live with it).
+_NOTES = {
+    "numba": "float64 throughout.  For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate pass; "
+             "below 192 rows it runs the ``numba_ones`` kernel.",
+}
+
+
+def _records(*rows):
+    """``KERNELS`` from rows ``(name, implementation, role, family[, checks_values_in_scan])``.
+
+    The summary is the first line of the implementation's docstring: the kernel describes itself.
+    """
+    records = OrderedDict()
+    for name, implementation, role, family, *flags in rows:
+        summary = implementation.__doc__.strip().splitlines()[0]
+        records[name] = KernelRecord(name, implementation, summary, _NOTES.get(name, ""), role, family, *flags)
+    return records
 
 
 #: name -> KernelRecord, in registry order.
-KERNELS = OrderedDict((r.name, r) for r in (
-    _record("python_loops", _e_step_python.python_loops, "teaching", "python",
-            "Article attempt 1: pure-Python triple loop over n, k, d in probability space."),
-    _record("python_log", _e_step_python.python_log, "teaching", "python",
-            "Article attempt 2: loop over n and k, vectorised log-space sum over d.",
-            "``exp`` runs before normalising."),
-    _record("numpy_rows", _e_step_python.numpy_rows, "teaching", "python",
-            "Article attempt 3: loop over n, two matrix-vector products per row.",
-            "``exp`` runs before normalising."),
-    _record("numpy", _e_step_numpy.numpy_two_gemm, "production", "numpy",
-            "Article attempt 4: fully vectorised NumPy, two GEMMs, stable log-sum-exp."),
-    _record("numpy_gemm", _e_step_numpy.numpy_one_gemm, "production", "numpy",
-            "Attempt 4 folded into one GEMM: ``X @ (log mu - log(1-mu)).T + b``."),
-    _record("numba_loops", _e_step_numba.numba_loops, "teaching", "numba",
-            "Attempt 1's triple loop compiled with ``@njit(parallel=True)``, prange over n.",
-            "Probability space like attempt 1."),
-    _record("numba_log", _e_step_numba.numba_log, "production", "numba",
-            "Attempt 2's log-space loop compiled with ``@njit(parallel=True)``, stable per-row log-sum-exp."),
-    _record("numba_ones", _e_step_numba.numba_ones, "production", "numba",
-            "Compiled loop over the ones of each row only, K-contiguous weights, ``@njit(parallel=True)``, "
-            "stable per-row log-sum-exp."),
-    _record("numba", _table.numba_fastest, "production", "numba",
-            "Table kernel: rows read 8 pixels at a time, a look-up table of summed weights per 4-pixel "
-            "pattern, 8-lane vector accumulators run by our own threads, stable log-sum-exp.",
-            "float64 throughout.  For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate "
-            "pass; below 192 rows it runs the ``numba_ones`` kernel.", checks_values_in_scan=True),
-))
+KERNELS = _records(
+    ("python_loops", _e_step_python.python_loops, "teaching", "python"),
+    ("python_log", _e_step_python.python_log, "teaching", "python"),
+    ("numpy_rows", _e_step_python.numpy_rows, "teaching", "python"),
+    ("numpy", _e_step_numpy.numpy_two_gemm, "production", "numpy"),
+    ("numpy_gemm", _e_step_numpy.numpy_one_gemm, "production", "numpy"),
+    ("numba_loops", _e_step_numba.numba_loops, "teaching", "numba"),
+    ("numba_log", _e_step_numba.numba_log, "production", "numba"),
+    ("numba_ones", _e_step_numba.numba_ones, "production", "numba"),
+    ("numba", _table.numba_fastest, "production", "numba", True),
+)
 
 #: Kernels kept faithful to the article's numerics; they may return NaN on sharp parameters.
 TEACHING_KERNELS = tuple(name for name, r in KERNELS.items() if r.role == "teaching")

@@ -107,9 +107,8 @@ def numba_stats(indptr, indices, rw, *, parallel=None):
 
     Parameters
     ----------
-    indptr : ndarray of shape (n_features + 1,), int64
-    indices : ndarray of shape (nnz,), int64
-        CSC structure of a 0/1 matrix whose stored values are all 1.
+    indptr, indices : ndarray of int64, shapes (n_features + 1,) and (nnz,)
+        CSC structure (column starts, row numbers) of a 0/1 matrix whose stored values are all 1.
     rw : ndarray of shape (n_samples, n_components)
         Responsibilities times sample weights.
     parallel : bool or None, default=None
