@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 
-from bmm_numba.datasets import load_mnist
+from bmm_numba.datasets import MNIST_DENSITY, load_mnist
 from conftest import mnist_dir_option
-
-#: Fraction of MNIST training pixels >= 128 (shared/data/README.md): generated data match it.
-MNIST_DENSITY = 0.1323
 
 
 def pytest_addoption(parser):

@@ -16,6 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+from bmm_numba.cli.compare import format_seconds
+
+
+def _fmt_time(seconds):
+    return format_seconds(seconds, micro="µs")  # the README's tables use the micro sign
+
 
 def load_e_step_medians(path):
     """Read one saved run: ``(medians, fresh, machine description, data description, compile times)``.
@@ -39,14 +45,6 @@ def load_e_step_medians(path):
     }
     source = data.get("bmm_numba_data", machine.get("bmm_numba_data", "?"))  # machine_info: older runs
     return runs[None], runs["new every call"], desc, source, compile_times
-
-
-def _fmt_time(seconds):
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} µs"
 
 
 def _table(kernels, sizes, cell):

@@ -15,14 +15,16 @@ import pytest
 from bmm_numba import E_STEPS
 from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS
 from bmm_numba.kernels.jit import JIT_OPTIONS
+from bmm_numba.kernels.names import ARTICLE_SIZES as SIZES
+from bmm_numba.kernels.registry import KERNELS, PRODUCTION_KERNELS
 from bmm_numba.kernels.validation import check_e_step_inputs
 
-SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
 LARGE_SIZES = (10000, 60000)
 
 # Largest n at which a pure-Python kernel still finishes a round in a few seconds on 2 cores
 # (attempt 1 takes ~5 s at n=1000: it joins only with --bench-large).
 MAX_N = {"python_loops": 500, "python_log": 10000, "numpy_rows": 60000}
+assert set(MAX_N) == {name for name, r in KERNELS.items() if r.family == "python"}
 LARGE_ONLY = {("python_loops", 1000)}
 # Kernels slow enough that pytest-benchmark's calibration would take minutes: fixed rounds.
 SLOW = {"python_loops", "python_log"}
@@ -47,16 +49,16 @@ def test_e_step(benchmark, article_data, kernel, n):
     benchmark.extra_info.update(kernel=kernel, n=n, data=source)
     f(X, mu, pi)  # warm-up: compiles the Numba kernels outside the timed region
     if kernel in SLOW:
-        gamma = benchmark.pedantic(f, args=(X, mu, pi), rounds=3, iterations=1)
+        resp = benchmark.pedantic(f, args=(X, mu, pi), rounds=3, iterations=1)
     else:
-        gamma = benchmark(f, X, mu, pi)
-    assert gamma.shape == (n, mu.shape[0])  # the article's check
-    np.testing.assert_allclose(gamma.sum(axis=1), 1.0, atol=1e-9)
+        resp = benchmark(f, X, mu, pi)
+    assert resp.shape == (n, mu.shape[0])  # the article's check
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-9)
 
 
 #: Sizes and kernels of the new-parameters case: every call brings other ``mu`` values.
 NEW_PARAMETER_SIZES = (5, 100, 1000)
-NEW_PARAMETER_KERNELS = ("numpy", "numpy_gemm", "numba_ones", "numba")
+NEW_PARAMETER_KERNELS = tuple(k for k in PRODUCTION_KERNELS if k != "numba_log")  # numba_log: as numba_ones
 
 
 @pytest.mark.parametrize("n", NEW_PARAMETER_SIZES + (pytest.param(60000, marks=pytest.mark.large),))
@@ -83,8 +85,8 @@ def test_e_step_new_parameters(benchmark, article_data, kernel, n):
     benchmark.group = f"E-step n={n:>5}, new parameters every call"
     benchmark.extra_info.update(kernel=kernel, n=n, data=source, parameters="new every call")
     call()  # warm-up: compiles the Numba kernels outside the timed region
-    gamma = benchmark(call)
-    assert gamma.shape == (n, mu.shape[0])
+    resp = benchmark(call)
+    assert resp.shape == (n, mu.shape[0])
 
 
 def _compile_cases():

@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "MNIST_ENV_VAR",
+    "MNIST_DENSITY",
     "mnist_dir_from_env",
     "read_idx",
     "load_mnist",
@@ -40,6 +41,9 @@ __all__ = [
 #: Environment variable naming a folder with the four MNIST IDX files.
 MNIST_ENV_VAR = "BMM_NUMBA_MNIST_DIR"
 
+#: Fraction of MNIST training pixels >= 128: generated MNIST-shaped rows (CLI, benchmarks) match it.
+MNIST_DENSITY = 0.1323
+
 _IDX_DTYPES = {0x08: np.uint8}  # MNIST uses only unsigned bytes
 _SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -47,10 +51,17 @@ _SPLIT_FILES = {
 }
 
 
-def mnist_dir_from_env() -> Path | None:
-    """Return the folder named by ``BMM_NUMBA_MNIST_DIR`` if it is set and exists, else None."""
+def mnist_dir_from_env(*, existing=True) -> Path | None:
+    """Return the folder named by ``BMM_NUMBA_MNIST_DIR``, or None when it is not set.
+
+    Parameters
+    ----------
+    existing : bool, default=True
+        Also return None when the variable names no existing folder (False: return the path
+        as named, so that a caller can say it is missing).
+    """
     value = os.environ.get(MNIST_ENV_VAR, "").strip()
-    if value and Path(value).is_dir():
+    if value and (not existing or Path(value).is_dir()):
         return Path(value)
     return None
 
@@ -230,9 +241,23 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _magic(path):
+def _np_load(path, suffix):
+    """``np.load`` (never unpickling) of a ``.npy`` file or ``.npz`` archive, after checking its header."""
     with open(path, "rb") as fh:
-        return fh.read(6)
+        magic = fh.read(6)
+    own, other = (_NPY_MAGIC, _ZIP_MAGIC) if suffix == ".npy" else (_ZIP_MAGIC, _NPY_MAGIC)
+    if magic.startswith(other):
+        raise ValueError(f"{path}: is an .npz archive, not a .npy file" if suffix == ".npy"
+                         else f"{path}: is a .npy file, not an .npz archive")
+    if not magic.startswith(own):
+        raise ValueError(f"{path}: not a .npy file (no NumPy header)" if suffix == ".npy"
+                         else f"{path}: not an .npz archive (no zip header)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for damaged files
+        raise ValueError(f"{path}: not a readable {suffix} file ({exc})") from None
 
 
 def load_npy(path):
@@ -250,17 +275,7 @@ def load_npy(path):
         ``(height, width)`` when the file held 3-D images.
     """
     path = Path(path)
-    magic = _magic(path)
-    if magic.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path}: is an .npz archive, not a .npy file")
-    if not magic.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path}: not a .npy file (no NumPy header)")
-    try:
-        X = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for damaged files
-        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+    X = _np_load(path, ".npy")
     if not isinstance(X, np.ndarray):
         raise ValueError(f"{path}: not a .npy file (it looks like an .npz archive; use the .npz loader)")
     image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
@@ -290,17 +305,7 @@ def load_npz(path, key=None):
     image_shape : tuple of (int, int) or None
     """
     path = Path(path)
-    magic = _magic(path)
-    if magic.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path}: is a .npy file, not an .npz archive")
-    if not magic.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path}: not an .npz archive (no zip header)")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    archive = _np_load(path, ".npz")
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not an .npz archive (a single array: use the .npy loader)")
     with archive:

@@ -28,6 +28,24 @@ def test_registry_names_are_the_public_contract():
     assert not set(TEACHING_KERNELS) & set(PRODUCTION_KERNELS)
 
 
+def test_registry_lists_derive_from_the_records():
+    from bmm_numba.kernels import names
+    from bmm_numba.kernels.registry import KERNELS, KernelRecord, kernel_record
+
+    assert list(KERNELS) == list(E_STEPS) == list(names.KERNEL_NAMES)
+    assert TEACHING_KERNELS == tuple(n for n, r in KERNELS.items() if r.role == "teaching")
+    assert PRODUCTION_KERNELS == tuple(n for n, r in KERNELS.items() if r.role == "production")
+    assert kernel_record("auto") is KERNELS[names.AUTO_KERNEL]
+    assert [n for n, r in KERNELS.items() if r.checks_values_in_scan] == ["numba"]
+    assert {r.family for r in KERNELS.values()} == {"python", "numpy", "numba"}
+    for name, record in KERNELS.items():
+        assert record.summary.split()[0] in E_STEPS[name].__doc__
+    with pytest.raises(ValueError, match="role"):
+        KernelRecord("x", len, "s", "", role="fast", family="numba")
+    with pytest.raises(ValueError, match="one of"):
+        kernel_record("python_loops", allowed=PRODUCTION_KERNELS)
+
+
 @pytest.mark.parametrize("kernel", ALL_KERNELS)
 @pytest.mark.parametrize(
     "shape",

@@ -15,7 +15,9 @@ import warnings
 import numpy as np
 
 from .. import __version__
-from .data import env_mnist_dir, load_data, load_digits_data, load_mnist_folder, synthetic_rows
+from ..datasets import mnist_dir_from_env
+from ..kernels.names import ARTICLE_SIZES
+from .data import load_data, load_digits_data, load_mnist_folder, synthetic_rows
 from .info import cpu_name, run_info, threading_layer, versions
 from .output import CLIError, FitProgress, atomic_write, prepare_out_dir
 
@@ -223,7 +225,7 @@ def run_select(args):
 # ----------------------------------------------------------------------------------------------
 
 def _compare_data(args, n_rows):
-    mnist = args.mnist_dir or (None if args.data else env_mnist_dir())
+    mnist = args.mnist_dir or (None if args.data else mnist_dir_from_env(existing=False))
     if mnist:
         return load_mnist_folder(mnist, args.split, args.threshold)
     if args.data == "digits":
@@ -310,7 +312,7 @@ def run_demo(args):
     written = _fit_and_report(load_digits_data(None), params, None, out)
     print()
     print("== 2. time every E-step kernel on generated MNIST-shaped rows (D=784, K=10) ==")
-    sizes = [5, 10, 20, 50, 100, 200, 500, 1000]
+    sizes = list(ARTICLE_SIZES)
     written += _compare_and_report(synthetic_rows(max(sizes), args.random_state), sizes=sizes, kernels=None,
                                    n_components=10, repeats=args.repeats, time_budget=0.5, threads=None,
                                    random_state=args.random_state, out=out)

@@ -15,13 +15,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..kernels.names import ARTICLE_SIZES
 from ..kernels.registry import AUTO_KERNEL, E_STEPS, TEACHING_KERNELS
 
 __all__ = ["ARTICLE_SIZES", "RECORD_FIELDS", "compare_kernels", "underflow_check", "format_comparison",
-           "records_to_csv", "numba_threads"]
-
-#: The article's ladder of n.
-ARTICLE_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
+           "format_seconds", "records_to_csv", "numba_threads"]
 
 #: Keys of one record of :func:`compare_kernels`, in CSV column order.
 RECORD_FIELDS = ("kernel", "n", "seconds", "max_abs_diff", "nan")
@@ -97,23 +95,23 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
                 if last is not None and last[1] * n / last[0] > time_budget:
                     records.append({"kernel": kernel, "n": n, "seconds": None, "max_abs_diff": None, "nan": None})
                     continue
-                gamma = f(Xn, mu, pi)  # warm-up (compiles on first use)
+                resp = f(Xn, mu, pi)  # warm-up (compiles on first use)
                 times = []
                 for _ in range(repeats):
                     start = time.perf_counter()
                     f(Xn, mu, pi)
                     times.append(time.perf_counter() - start)
                 seconds = float(np.median(times))
-                records.append({"kernel": kernel, "n": n, "seconds": seconds, **_check(gamma, Xn, mu, pi)})
+                records.append({"kernel": kernel, "n": n, "seconds": seconds, **_check(resp, Xn, mu, pi)})
                 last = (n, seconds)
     return records
 
 
-def _check(gamma, X, mu, pi):
+def _check(resp, X, mu, pi):
     """``max_abs_diff`` against the stable kernel (over rows without NaN) and ``nan``."""
     reference = E_STEPS[AUTO_KERNEL](X, mu, pi)
-    nan = np.isnan(gamma)
-    diff = float(np.nanmax(np.abs(gamma - reference))) if not nan.all() else None
+    nan = np.isnan(resp)
+    diff = float(np.nanmax(np.abs(resp - reference))) if not nan.all() else None
     return {"max_abs_diff": diff, "nan": bool(nan.any())}
 
 
@@ -159,21 +157,20 @@ def underflow_check(X, *, kernels=None, n_components=10, n_rows=100, eps=1e-9, r
     out = []
     for kernel in kernels:
         with np.errstate(all="ignore"):  # the teaching kernels' 0/0 is the point of the check
-            gamma = E_STEPS[kernel](Xn, mu, pi)
-        bad = np.isnan(gamma).any(axis=1)
-        diff = float(np.abs(gamma[~bad] - reference[~bad]).max()) if not bad.all() else None
+            resp = E_STEPS[kernel](Xn, mu, pi)
+        bad = np.isnan(resp).any(axis=1)
+        diff = float(np.abs(resp[~bad] - reference[~bad]).max()) if not bad.all() else None
         out.append({"kernel": kernel, "n": n_rows, "eps": eps, "nan_rows": int(bad.sum()), "max_abs_diff": diff})
     return out
 
 
-def _fmt(seconds):
-    if seconds is None:
-        return "skipped"
+def format_seconds(seconds, micro="us"):
+    """Format a duration for a table: ``"1.23 s"``, ``"45.6 ms"`` or ``"789 us"`` (``micro``: the 1e-6 symbol)."""
     if seconds >= 1:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} us"
+    return f"{seconds * 1e6:.3g} {micro}"
 
 
 def format_comparison(records, *, time_budget=None, underflow=None):
@@ -194,7 +191,8 @@ def format_comparison(records, *, time_budget=None, underflow=None):
     width = max(len(k) for k in kernels) + 2
     lines = [f"{'kernel':<{width}}" + "".join(f"{'n=' + str(n):>12}" for n in sizes)]
     for kernel in kernels:
-        cells = [_fmt(by_key[(kernel, n)]["seconds"]) for n in sizes]
+        cells = [format_seconds(s) if (s := by_key[(kernel, n)]["seconds"]) is not None else "skipped"
+                 for n in sizes]
         mark = " (teaching)" if kernel in TEACHING_KERNELS else ""
         lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells) + mark)
     for base in ("python_loops", "numpy"):

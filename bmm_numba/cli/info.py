@@ -9,8 +9,7 @@ import numba
 import numpy as np
 
 from .. import __version__
-from ..datasets import MNIST_ENV_VAR
-from .data import env_mnist_dir
+from ..datasets import MNIST_ENV_VAR, mnist_dir_from_env
 
 __all__ = ["run_info", "cpu_name", "versions", "threading_layer"]
 
@@ -64,7 +63,7 @@ def _cache_dir():
     if not CACHE_ENABLED:
         return "off (BMM_NUMBA_CACHE=0)"
     try:
-        kernel = next(iter(_e_step_numba.COMPILED_KERNELS.values())).parallel
+        kernel = next(iter(_e_step_numba.COMPILED_KERNELS.values())).builds.parallel
         path = kernel._cache._cache_path  # Numba internals: informational only
     except Exception:
         return numba.config.CACHE_DIR or "next to the package, else the user cache folder"
@@ -84,7 +83,7 @@ def run_info(args):
         ("numba threads", f"{numba.get_num_threads()} of NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}"),
         ("jit", "disabled (NUMBA_DISABLE_JIT=1)" if numba.config.DISABLE_JIT else "enabled"),
         ("cache dir", _cache_dir()),
-        (MNIST_ENV_VAR, env_mnist_dir() or "not set"),
+        (MNIST_ENV_VAR, mnist_dir_from_env(existing=False) or "not set"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -4,7 +4,7 @@ Subcommands: ``compare`` (the article's experiment), ``fit``, ``select``, ``demo
 
 This module imports only the standard library: ``--help`` and argument errors never import
 NumPy's heavy neighbours, Numba or scikit-learn, and never compile anything.  The work lives in
-:mod:`bmm_numba._cli_commands`, imported once the arguments are known to be good.
+:mod:`bmm_numba.cli.commands`, imported once the arguments are known to be good.
 
 Every error the user can cause (missing folder, damaged file, wrong shape, non-binary values
 without ``--threshold``, unwritable output folder, bad option) prints one line on stderr and
@@ -17,21 +17,18 @@ import argparse
 import os
 import sys
 
+from ..kernels.names import ARTICLE_SIZES, KERNEL_NAMES, PRODUCTION_KERNEL_NAMES
 from .output import CLIError
 
 __all__ = ["main", "build_parser", "registry_kernel_names"]
 
 PROG = "bmm-numba"
 
+
 def registry_kernel_names():
     """Names of :data:`bmm_numba.E_STEPS`, in order, without importing Numba."""
-    from ..kernels.names import KERNEL_NAMES
-
     return KERNEL_NAMES
 
-
-#: The article's size ladder (same as :data:`bmm_numba.compare.ARTICLE_SIZES`).
-ARTICLE_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
 
 DEFAULT_OUT = "bmm_numba_output"
 
@@ -106,11 +103,10 @@ def _sizes(text):
 
 def _kernels(text):
     names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    known = registry_kernel_names()
-    unknown = [name for name in names if known is not None and name not in known]
+    unknown = [name for name in names if name not in KERNEL_NAMES]
     if unknown or not names:
-        choices = f"; choose from {','.join(known)}" if known else ""
-        raise argparse.ArgumentTypeError(f"unknown kernel(s) {', '.join(unknown) or repr(text)}{choices}")
+        raise argparse.ArgumentTypeError(f"unknown kernel(s) {', '.join(unknown) or repr(text)}; "
+                                         f"choose from {','.join(KERNEL_NAMES)}")
     return names
 
 
@@ -174,7 +170,8 @@ def _add_em_options(p, max_iter=100):
     p.add_argument("--alpha", type=_non_negative_float, default=1.0,
                    help="Beta smoothing of the means, 1 = add-one (default: %(default)s)")
     p.add_argument("--kernel", default="auto", metavar="NAME",
-                   help="E-step of the estimator: auto or a production kernel of the registry (default: auto)")
+                   help=f"E-step of the estimator: auto or a production kernel of the registry "
+                        f"({', '.join(PRODUCTION_KERNEL_NAMES)}; default: auto)")
     p.add_argument("--random-state", type=int, default=0, metavar="SEED",
                    help="seed of the initialisation (default: %(default)s)")
 
@@ -206,7 +203,7 @@ def build_parser():
     p.add_argument("--sizes", type=_sizes, default=list(ARTICLE_SIZES), metavar="N,N,...",
                    help=f"row counts (default: the article's {','.join(map(str, ARTICLE_SIZES))})")
     p.add_argument("--kernels", type=_kernels, metavar="NAME,...",
-                   help=f"registry kernels (default: all: {','.join(registry_kernel_names() or ['...'])})")
+                   help=f"registry kernels (default: all: {','.join(KERNEL_NAMES)})")
     p.add_argument("--n-components", type=_int_at_least(1), default=10, metavar="K",
                    help="components K (default: %(default)s)")
     p.add_argument("--repeats", type=_int_at_least(1), default=5, metavar="R",
@@ -218,26 +215,26 @@ def build_parser():
     _add_threads(p)
     _add_out(p)
 
-    p = sub.add_parser("fit", help="fit a Bernoulli mixture to a data set",
-                       description="Fit BernoulliMixture by EM with a progress bar; print log-likelihood, BIC, "
-                                   "iterations, seconds, and with labels the adjusted Rand index and the purity "
-                                   "of each component; write model.npz (no pickle) and, for images, means.png.")
-    _add_data_source(p)
-    p.add_argument("--n-components", type=_int_at_least(1), default=10, metavar="K",
-                   help="components K (default: %(default)s)")
-    _add_em_options(p)
-    _add_threads(p)
-    _add_out(p)
-
-    p = sub.add_parser("select", help="model-selection table (AIC, BIC, ICL) over a range of K",
-                       description="Fit one model per K; print the table of log-likelihood, AIC, BIC, ICL and "
-                                   "entropy; write select.csv and select.png (criteria against K).")
-    _add_data_source(p)
-    p.add_argument("--n-components", type=_k_range, default=list(range(1, 11)), metavar="RANGE",
-                   help="values of K: 1-10 (inclusive) or 2,4,8 (default: 1-10)")
-    _add_em_options(p)
-    _add_threads(p)
-    _add_out(p)
+    fitting = {
+        "fit": ("fit a Bernoulli mixture to a data set",
+                "Fit BernoulliMixture by EM with a progress bar; print log-likelihood, BIC, iterations, seconds, "
+                "and with labels the adjusted Rand index and the purity of each component; write model.npz "
+                "(no pickle) and, for images, means.png.",
+                {"type": _int_at_least(1), "default": 10, "metavar": "K",
+                 "help": "components K (default: %(default)s)"}),
+        "select": ("model-selection table (AIC, BIC, ICL) over a range of K",
+                   "Fit one model per K; print the table of log-likelihood, AIC, BIC, ICL and entropy; write "
+                   "select.csv and select.png (criteria against K).",
+                   {"type": _k_range, "default": list(range(1, 11)), "metavar": "RANGE",
+                    "help": "values of K: 1-10 (inclusive) or 2,4,8 (default: 1-10)"}),
+    }
+    for command, (summary, description, n_components) in fitting.items():
+        p = sub.add_parser(command, help=summary, description=description)
+        _add_data_source(p)
+        p.add_argument("--n-components", **n_components)
+        _add_em_options(p)
+        _add_threads(p)
+        _add_out(p)
 
     p = sub.add_parser("demo", help="fit the bundled digits and run a small compare (no files needed)",
                        description="Fit K=10 to scikit-learn's bundled digits (means.png, model.npz), then time "

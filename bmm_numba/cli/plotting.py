@@ -31,6 +31,12 @@ def _figure(width, height):
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+def _axes(width, height):
+    """Return a figure and its one set of axes."""
+    fig = _figure(width, height)
+    return fig, fig.add_subplot()
+
+
 def _save(fig, file):
     fig.savefig(file, format="png", dpi=DPI)
     width, height = fig.get_size_inches() * DPI
@@ -43,7 +49,7 @@ def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=()):
     Parameters
     ----------
     records : list of dict
-        From :func:`bmm_numba.compare.compare_kernels`; skipped runs (``seconds`` None) are left out.
+        From :func:`bmm_numba.cli.compare.compare_kernels`; skipped runs (``seconds`` None) are left out.
     file : str, path-like or binary file object
     title : str, optional
     teaching : sequence of str
@@ -56,8 +62,7 @@ def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=()):
     size : (int, int)
         Width and height of the PNG in pixels (1000 x 500).
     """
-    fig = _figure(10, 5)
-    ax = fig.add_subplot()
+    fig, ax = _axes(10, 5)
     kernels = list(dict.fromkeys(r["kernel"] for r in records))
     markers = "osD^v<>ph*"
     for i, kernel in enumerate(kernels):
@@ -144,8 +149,7 @@ def plot_selection(table, file, *, title=None):
     size : (int, int)
         Width and height of the PNG in pixels (800 x 500).
     """
-    fig = _figure(8, 5)
-    ax = fig.add_subplot()
+    fig, ax = _axes(8, 5)
     K = np.asarray(table["K"])
     for name, style in (("BIC", "o-"), ("ICL", "s-"), ("AIC", "^--")):
         if name not in table:

@@ -12,7 +12,7 @@ One EM iteration (:meth:`DaskSource.stats`) builds a small graph over the row ch
   sufficient statistics with the *serial* ``nogil`` compiled kernels (``parallel=False``).  Dask
   provides the parallelism (threads or processes); kernels never start their own thread team
   inside a task, so there is no oversubscription and no concurrent entry into Numba's
-  ``workqueue`` layer (under which workers running parallel kernels died);
+  ``workqueue`` layer (under which workers running parallel kernels died; docs/design.md);
 * the per-chunk statistics are added by a tree of :func:`bmm_numba.em.blocks.combine` tasks of
   fixed fan-in (:data:`COMBINE_FAN_IN`) over consecutive chunks, each summing its children in
   chunk order.  The tree depends only on the number of chunks, so the fitted model is

@@ -25,11 +25,14 @@ def normalise_log_rows(log_joint, return_log_norm=False):
     log_joint : ndarray of shape (n_samples, n_components)
         ``log pi_k + log p(x_n | mu_k)``; each row has at least one finite entry.
 
+    return_log_norm : bool, default=False
+        Also return ``log p(x_n)``.
+
     Returns
     -------
-    gamma : ndarray of shape (n_samples, n_components)
+    resp : ndarray of shape (n_samples, n_components)
         The same array, now holding ``exp(log_joint - logsumexp(log_joint, axis=1))``.
-    log_norm : ndarray of shape (n_samples,)
+    log_prob_norm : ndarray of shape (n_samples,)
         ``logsumexp(log_joint, axis=1)`` = ``log p(x_n)``; only if ``return_log_norm``.
     """
     top = log_joint.max(axis=1, keepdims=True)
@@ -54,7 +57,7 @@ def numpy_one_gemm(X, mu, pi, *, return_log_norm=False):
     Textbook form: ``log pi + X @ log(mu).T + (1 - X) @ log(1 - mu).T``.  Since
     ``(1 - X) @ B = sum_d B - X @ B``, it equals ``X @ (log mu - log(1-mu)).T + b`` with the
     per-component constant ``b = log pi + sum_d log(1 - mu)``: one GEMM instead of two and no
-    ``1 - X`` temporary (71 ms instead of 223 ms on 60000 x 784, K=10, NOTES-numba.md).
+    ``1 - X`` temporary (71 ms instead of 223 ms on 60000 x 784, K=10).
     """
     log_1m_mu = np.log1p(-mu)
     weights = np.log(mu) - log_1m_mu

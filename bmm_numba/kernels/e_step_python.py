@@ -17,44 +17,45 @@ import numpy as np
 __all__ = ["python_loops", "python_log", "numpy_rows"]
 
 
+def _quiet():
+    """Silence the warnings of the article's 0/0 and log(0): they are the lesson here."""
+    return np.errstate(invalid="ignore", divide="ignore", under="ignore")
+
+
 def python_loops(X, mu, pi):
     """Attempt 1: triple loop over n, k, d multiplying probabilities (probability space)."""
     N, D = X.shape
     K = mu.shape[0]
-    gamma = np.zeros((N, K))
-    with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
+    resp = np.zeros((N, K))
+    with _quiet():
         for n in range(N):
             for k in range(K):
                 p = pi[k]
                 for d in range(D):
                     p *= mu[k, d] ** X[n, d] * (1 - mu[k, d]) ** (1 - X[n, d])
-                gamma[n, k] = p
-            gamma[n] /= gamma[n].sum()
-    return gamma
+                resp[n, k] = p
+            resp[n] /= resp[n].sum()
+    return resp
 
 
 def python_log(X, mu, pi):
     """Attempt 2: loop over n and k, vectorised log-space sum over d, then exp and normalise."""
-    N, D = X.shape
-    K = mu.shape[0]
-    gamma = np.zeros((N, K))
-    with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
-        for n in range(N):
-            for k in range(K):
-                gamma[n, k] = np.log(pi[k]) + np.sum(X[n] * np.log(mu[k]) + (1 - X[n]) * np.log(1 - mu[k]))
-            gamma[n] = np.exp(gamma[n])
-            gamma[n] /= gamma[n].sum()
-    return gamma
+    resp = np.zeros((X.shape[0], mu.shape[0]))
+    with _quiet():
+        for n in range(resp.shape[0]):
+            for k in range(resp.shape[1]):
+                resp[n, k] = np.log(pi[k]) + np.sum(X[n] * np.log(mu[k]) + (1 - X[n]) * np.log(1 - mu[k]))
+            resp[n] = np.exp(resp[n])
+            resp[n] /= resp[n].sum()
+    return resp
 
 
 def numpy_rows(X, mu, pi):
     """Attempt 3: loop over n only, two matrix-vector products per row, exp and normalise."""
-    N = X.shape[0]
-    K = mu.shape[0]
-    gamma = np.zeros((N, K))
-    with np.errstate(invalid="ignore", divide="ignore", under="ignore"):
+    resp = np.zeros((X.shape[0], mu.shape[0]))
+    with _quiet():
         log_pi, log_mu, log_1m_mu = np.log(pi), np.log(mu), np.log(1 - mu)
-        for n in range(N):
-            gamma[n] = np.exp(log_pi + log_mu @ X[n] + log_1m_mu @ (1 - X[n]))
-            gamma[n] /= gamma[n].sum()
-    return gamma
+        for n in range(resp.shape[0]):
+            resp[n] = np.exp(log_pi + log_mu @ X[n] + log_1m_mu @ (1 - X[n]))
+            resp[n] /= resp[n].sum()
+    return resp

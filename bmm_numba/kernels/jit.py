@@ -1,25 +1,28 @@
 """One place for Numba options: JIT flags, caching, and serial/parallel builds.
 
-Every compiled kernel in the package is built here, from one undecorated loop body, twice:
-a serial build (``prange`` runs as ``range``) and a ``parallel=True`` build.  The serial
-build is what tests compare against and what runs inside Dask tasks; the parallel build is
-what the registries expose.
+Every compiled kernel in the package is built here from one undecorated loop body: a serial
+build (``prange`` runs as ``range``; what Dask tasks and thread pools run) and, where threads
+pay, a ``parallel=True`` build, the two held in one :class:`Builds` pair.
+:func:`bmm_numba.kernels.threads.run_serial_or_parallel` chooses between them.  Why the cache
+is switched on after decorating and why each build gets its own name: ``docs/design.md``
+(JIT options and caching).
 """
 
 from __future__ import annotations
 
 import os
 import types
+from typing import NamedTuple
 
 import numba
 
-__all__ = ["JIT_OPTIONS", "CACHE_ENABLED", "JIT_DISABLED", "build_serial_and_parallel"]
+__all__ = ["JIT_OPTIONS", "CACHE_ENABLED", "JIT_DISABLED", "Builds", "build_serial", "build_serial_and_parallel"]
 
 #: Options shared by every kernel.
 #:
 #: * ``fastmath=False``: ``nnan``/``ninf`` break ``isnan``/``isfinite`` and turn the log-sum-exp
 #:   of an all ``-inf`` row into NaN, and ``reassoc`` changes results between CPU types
-#:   (NOTES-numba.md).  ``log(0) = -inf`` is a real value in this package.
+#:   (``docs/design.md``).  ``log(0) = -inf`` is a real value in this package.
 #: * ``error_model="numpy"``: division by zero gives inf/NaN like NumPy instead of raising,
 #:   which keeps ``raise`` (and its serialising effect on ``prange``) out of the loops.
 #: * ``nogil=True``: serial builds release the GIL so Python threads (and Dask's threaded
@@ -36,9 +39,8 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 def _jit(body, *, parallel: bool):
     """Compile ``body`` lazily with the shared options; enable caching where it can work.
 
-    ``cache=True`` in the decorator raises ``RuntimeError`` at import when no cache directory
-    is writable (numba#4032), which would make the package unimportable from a read-only
-    install.  Enabling the cache afterwards inside ``try`` degrades to "no cache" instead.
+    Caching is enabled after decorating, inside ``try``: ``cache=True`` in the decorator makes
+    the import fail where no cache folder is writable (numba#4032).
     """
     dispatcher = numba.njit(parallel=parallel, **JIT_OPTIONS)(body)
     if CACHE_ENABLED and not JIT_DISABLED:
@@ -52,10 +54,8 @@ def _jit(body, *, parallel: bool):
 def _renamed(body, suffix):
     """Return a copy of ``body`` whose ``__qualname__`` ends in ``suffix``.
 
-    Numba names cache files after the function's qualified name and line, not after its
-    ``parallel`` flag: two builds of one function would share cache entries, and the parallel
-    dispatcher would silently load the serial machine code (seen here: no thread ever started).
-    Distinct names give each build its own cache files.
+    Each build needs its own cache files: Numba names them after the qualified name, not the
+    ``parallel`` flag, and a parallel build loaded the serial one's code from a shared entry.
     """
     clone = types.FunctionType(body.__code__, body.__globals__, body.__name__, body.__defaults__,
                                body.__closure__)
@@ -63,6 +63,29 @@ def _renamed(body, suffix):
     clone.__doc__ = body.__doc__
     clone.__module__ = body.__module__
     return clone
+
+
+class Builds(NamedTuple):
+    """The two builds of one loop body (unpacks as ``serial, parallel``)."""
+
+    serial: object
+    parallel: object
+
+
+def build_serial(body):
+    """Build a loop body once, serial (``prange`` runs as ``range``): for kernels run by threads of ours.
+
+    Parameters
+    ----------
+    body : function
+        Undecorated Python function.
+
+    Returns
+    -------
+    serial : numba dispatcher
+        The same as ``build_serial_and_parallel(body).serial`` (same cache files).
+    """
+    return _jit(_renamed(body, "serial"), parallel=False)
 
 
 def build_serial_and_parallel(body):
@@ -75,7 +98,7 @@ def build_serial_and_parallel(body):
 
     Returns
     -------
-    serial, parallel : numba dispatchers
-        The same body compiled with ``parallel=False`` and ``parallel=True``.
+    builds : Builds
+        ``(serial, parallel)``: the same body compiled with ``parallel=False`` and ``parallel=True``.
     """
-    return _jit(_renamed(body, "serial"), parallel=False), _jit(_renamed(body, "parallel"), parallel=True)
+    return Builds(build_serial(body), _jit(_renamed(body, "parallel"), parallel=True))

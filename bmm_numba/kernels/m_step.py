@@ -18,7 +18,7 @@ rows and writes only its own slot of a partial-sum array; the partials are then 
 block order.  The block size depends only on the data shape, never on the thread count, so the
 result is bit-identical for any number of threads.  Accumulating straight into a shared
 ``S[k, d]`` from different ``prange`` iterations is a data race (errors of thousands on values
-near 7600 were measured, NOTES-numba.md).
+near 7600 were measured; ``docs/design.md``).
 
 The means are always clipped to ``[MEANS_EPS, 1 - MEANS_EPS]``: with ``alpha = 0`` this is what
 keeps ``log mu`` and ``log(1 - mu)`` finite; with ``alpha > 0`` it binds only when ``N_k`` is so
@@ -29,11 +29,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numba
 import numpy as np
 from numba import prange
 
-from .jit import build_serial_and_parallel
-from .threads import parallel_guard
+from .e_step_numba import add_row
+from .jit import JIT_OPTIONS, build_serial_and_parallel
+from .threads import run_serial_or_parallel
 from .validation import check_sample_weight, check_X
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "STATS_IMPLEMENTATIONS",
     "SERIAL_AND_PARALLEL",
     "row_blocks",
+    "zero",
+    "sum_blocks",
     "params_from_stats",
     "m_step",
 ]
@@ -97,6 +101,32 @@ def numpy_stats(X, rw):
     return rw.sum(axis=0), rw.T @ X
 
 
+@numba.njit(**JIT_OPTIONS)
+def zero(a):
+    """Set every entry of ``a`` to 0 (a call, so ``parallel=True`` builds make no extra loop of it)."""
+    a[:] = 0.0
+
+
+@numba.njit(**JIT_OPTIONS)
+def sum_blocks(part, out):
+    """``out[k, d] = sum_b part[b, d, k]``, added in block order (so for any thread count).
+
+    Parameters
+    ----------
+    part : ndarray of shape (n_blocks, n_features, n_components) or (n_blocks, n_components)
+        Per-block partial sums, K-contiguous.
+    out : ndarray of shape (n_components, n_features) or (n_components,)
+        Written.
+    """
+    zero(out)
+    out_kd = out.reshape((out.shape[0], -1))
+    part_dk = part.reshape((part.shape[0], out_kd.shape[1], out_kd.shape[0]))
+    for b in range(part_dk.shape[0]):
+        for d in range(part_dk.shape[1]):
+            for k in range(part_dk.shape[2]):
+                out_kd[k, d] += part_dk[b, d, k]
+
+
 def _dense_stats_body(X, rw, block_rows, part, part_nk, nk, S):
     """Blocked accumulation of ``N_k`` (into ``nk``) and ``S`` (into ``S``, shape (K, D)).
 
@@ -107,62 +137,43 @@ def _dense_stats_body(X, rw, block_rows, part, part_nk, nk, S):
     the ``prange`` is serial and in block order.
     """
     N, D = X.shape
-    K = rw.shape[1]
-    n_blocks = part.shape[0]
-    for b in prange(n_blocks):
+    for b in prange(part.shape[0]):
         acc = part[b]
-        acc_nk = part_nk[b]
-        for d in range(D):
-            for k in range(K):
-                acc[d, k] = 0.0
-        for k in range(K):
-            acc_nk[k] = 0.0
-        stop = min(N, (b + 1) * block_rows)
-        for n in range(b * block_rows, stop):
-            for k in range(K):
-                acc_nk[k] += rw[n, k]
+        zero(acc)
+        zero(part_nk[b])
+        for n in range(b * block_rows, min(N, (b + 1) * block_rows)):
+            add_row(part_nk, b, rw, n)
             for d in range(D):
                 if X[n, d]:
-                    for k in range(K):
-                        acc[d, k] += rw[n, k]
-    for k in range(K):
-        nk[k] = 0.0
-        for d in range(D):
-            S[k, d] = 0.0
-    for b in range(n_blocks):
-        for k in range(K):
-            nk[k] += part_nk[b, k]
-        for d in range(D):
-            for k in range(K):
-                S[k, d] += part[b, d, k]
+                    add_row(acc, d, rw, n)
+    sum_blocks(part_nk, nk)
+    sum_blocks(part, S)
 
 
-_dense_stats_serial, _dense_stats_parallel = build_serial_and_parallel(_dense_stats_body)
+_dense_stats_builds = build_serial_and_parallel(_dense_stats_body)
 
 
-def numba_stats(X, rw, *, parallel=True):
-    """``N_k`` and ``S`` with the compiled blocked kernel; same contract as :func:`numpy_stats`."""
+def numba_stats(X, rw, *, parallel=None):
+    """``N_k`` and ``S`` with the compiled blocked kernel; same contract as :func:`numpy_stats`.
+
+    ``parallel``: as in :func:`bmm_numba.kernels.threads.choose_parallel` (None: by size).
+    """
     N, D = X.shape
     K = rw.shape[1]
     block_rows, n_blocks = row_blocks(N, D, K)
-    part = np.empty((n_blocks, D, K))
-    part_nk = np.empty((n_blocks, K))
     nk = np.empty(K)
     S = np.empty((K, D))
-    rw = np.ascontiguousarray(rw, dtype=np.float64)
-    if parallel:
-        with parallel_guard():
-            _dense_stats_parallel(X, rw, block_rows, part, part_nk, nk, S)
-    else:
-        _dense_stats_serial(X, rw, block_rows, part, part_nk, nk, S)
+    args = (X, np.ascontiguousarray(rw, dtype=np.float64), block_rows, np.empty((n_blocks, D, K)),
+            np.empty((n_blocks, K)), nk, S)
+    run_serial_or_parallel(_dense_stats_builds, args, parallel=parallel, work=N * D * K)
     return nk, S
 
 
 #: registry name -> implementation on validated input ``(X_uint8, rw) -> (nk, S)``.
 STATS_IMPLEMENTATIONS = OrderedDict([("numpy", numpy_stats), ("numba", numba_stats)])
 
-#: compiled bodies: name -> (serial, parallel) dispatchers; tests compare the two builds.
-SERIAL_AND_PARALLEL = {"numba": (_dense_stats_serial, _dense_stats_parallel)}
+#: compiled bodies: name -> Builds (serial, parallel); tests compare the two builds.
+SERIAL_AND_PARALLEL = {"numba": _dense_stats_builds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +275,7 @@ def _public(name):
     m_step_kernel.__name__ = m_step_kernel.__qualname__ = f"m_step_{name}"
     m_step_kernel.__doc__ = (
         f"M-step ``(X, resp, *, alpha, sample_weight) -> (mu, pi)`` with the {name!r} statistics; "
-        "see :func:`bmm_numba._m_step.m_step`."
+        "see :func:`bmm_numba.kernels.m_step.m_step`."
     )
     return m_step_kernel
 

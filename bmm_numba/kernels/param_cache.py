@@ -1,21 +1,12 @@
 """Parameter terms prepared once and reused while ``(mu, pi)`` hold the same values.
 
-The compiled E-steps turn ``(mu, pi)`` into their own terms before any row is read:
-``log mu``, ``log(1 - mu)``, their difference laid out K-contiguous, the bias, and for the
-table kernel the nibble table itself.  On MNIST shapes (K = 10, D = 784, 2-core AMD EPYC) that
-was 28 us of a 44 us five-row E-step, and ~110 us of a 1000-row one (the table build).  Users
-who predict small batches with fixed parameters paid it on every call.
-
-:func:`cached` wraps a preparation so that its last result is kept together with a copy of the
-``(mu, pi)`` it came from; a later call whose ``(mu, pi)`` hold the same values reuses it.  The
-key is the values, compared element by element (~4 us for 10 x 784), not the array's identity:
-an array changed in place, or a new array with other values, is prepared afresh.  Prepared
-terms are only ever read by the kernels, so sharing them between calls and threads is safe; a
-race between threads at worst prepares the same terms twice.  Results are bit-identical with
-and without a hit (the preparation is deterministic).
-
-Terms larger than :data:`MAX_CACHED_BYTES` are not kept (the table of a text-like D = 100000,
-K = 200 problem is 640 MB).  ``BMM_NUMBA_PARAM_CACHE=0`` turns the reuse off.
+The compiled E-steps turn ``(mu, pi)`` into their own terms (logs, K-contiguous weights, the
+table of the table kernel) before reading any row: 28 us of a 44 us five-row E-step on MNIST
+shapes.  :func:`cached` keeps a preparation's last result with a copy of the ``(mu, pi)`` values
+it came from and reuses it for equal values (compared as bytes, not by identity: an array changed
+in place is prepared afresh).  Results are bit-identical with and without a hit.  Terms larger
+than :data:`MAX_CACHED_BYTES` are not kept; ``BMM_NUMBA_PARAM_CACHE=0`` turns the reuse off.
+Measurements and thread safety: ``docs/design.md`` (parameter cache).
 """
 
 from __future__ import annotations

@@ -1,73 +1,119 @@
-"""The E-step registry ``E_STEPS`` and the validating entry point ``e_step``.
+"""The E-step registry: one :class:`KernelRecord` per kernel, ``E_STEPS`` and ``e_step``.
 
-Every registry entry has the article's signature ``f(X, mu, pi) -> gamma`` and runs the same
-input checks (:mod:`bmm_numba._validation`) before its kernel.  The registry is the one list of
-implementations: tests, benchmarks and the estimator iterate over it.
+Every registry entry has the article's signature ``f(X, mu, pi) -> resp`` and runs the same
+input checks (:mod:`bmm_numba.kernels.validation`) before its kernel.  :data:`KERNELS` is the one
+list of implementations: ``E_STEPS``, the teaching/production lists, the estimator, the tests,
+the benchmarks and the command line all derive from it.  Teaching kernels keep the article's
+numerics; production kernels are stable for every valid input (``docs/design.md``, the registry).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import e_step_numba as _e_step_numba
 from . import e_step_numpy as _e_step_numpy
 from . import e_step_python as _e_step_python
-from .names import AUTO_KERNEL, KERNEL_NAMES
-from .table import e_step as _e_step_lut
+from . import names as _names
+from .names import AUTO_KERNEL
+from .table import e_step as _table
 from .validation import check_e_step_inputs, check_e_step_inputs_deferred
 
-__all__ = ["E_STEPS", "e_step", "TEACHING_KERNELS", "PRODUCTION_KERNELS", "AUTO_KERNEL", "resolve_kernel"]
+__all__ = ["KernelRecord", "KERNELS", "E_STEPS", "e_step", "TEACHING_KERNELS", "PRODUCTION_KERNELS",
+           "AUTO_KERNEL", "kernel_record", "resolve_kernel"]
 
-# name -> (implementation on validated input, one-line summary, notes)
-_IMPLEMENTATIONS = OrderedDict(
-    [
-        ("python_loops", (_e_step_python.python_loops,
-                          "Article attempt 1: pure-Python triple loop over n, k, d in probability space.",
-                          "Faithful teaching kernel: underflows to NaN on sharp parameters.")),
-        ("python_log", (_e_step_python.python_log,
-                        "Article attempt 2: loop over n and k, vectorised log-space sum over d.",
-                        "Faithful teaching kernel: ``exp`` before normalising underflows to NaN on "
-                        "sharp parameters.")),
-        ("numpy_rows", (_e_step_python.numpy_rows,
-                        "Article attempt 3: loop over n, two matrix-vector products per row.",
-                        "Faithful teaching kernel: ``exp`` before normalising underflows to NaN on "
-                        "sharp parameters.")),
-        ("numpy", (_e_step_numpy.numpy_two_gemm,
-                   "Article attempt 4: fully vectorised NumPy, two GEMMs, stable log-sum-exp.",
-                   "Production kernel: finite and exact for any valid input.")),
-        ("numpy_gemm", (_e_step_numpy.numpy_one_gemm,
-                        "Attempt 4 folded into one GEMM: ``X @ (log mu - log(1-mu)).T + b``.",
-                        "Production kernel: finite and exact for any valid input.")),
-        ("numba_loops", (_e_step_numba.numba_loops,
-                         "Attempt 1's triple loop compiled with ``@njit(parallel=True)``, prange over n.",
-                         "Teaching kernel: probability space like attempt 1, so it underflows to NaN "
-                         "on sharp parameters.")),
-        ("numba_log", (_e_step_numba.numba_log,
-                       "Attempt 2's log-space loop compiled with ``@njit(parallel=True)``, "
-                       "stable per-row log-sum-exp.",
-                       "Production kernel: finite and exact for any valid input.")),
-        ("numba_ones", (_e_step_numba.numba_ones,
-                        "Compiled loop over the ones of each row only, K-contiguous weights, "
-                        "``@njit(parallel=True)``, stable per-row log-sum-exp.",
-                        "Production kernel: finite and exact for any valid input.")),
-        ("numba", (_e_step_lut.numba_fastest,
-                   "Fastest compiled kernel: rows read 8 pixels at a time, a look-up table of summed "
-                   "weights per 4-pixel pattern, 8-lane vector accumulators, stable log-sum-exp.",
-                   "Production kernel: finite and exact for any valid input (float64 throughout). "
-                   "For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate pass; "
-                   "below 192 rows it runs the ``numba_ones`` kernel.")),
-    ]
+_ROLES = ("teaching", "production")
+_FAMILIES = ("python", "numpy", "numba")
+_ROLE_NOTES = {
+    "teaching": "Teaching kernel, faithful to the article's numerics: it may return NaN on sharp parameters.",
+    "production": "Production kernel: finite and exact for any valid input.",
+}
+
+
+@dataclass(frozen=True)
+class KernelRecord:
+    """One E-step kernel of the registry.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (a key of :data:`E_STEPS`).
+    implementation : callable
+        ``implementation(X, mu, pi) -> resp`` on validated input (``X`` uint8 C-contiguous,
+        ``mu``/``pi`` float64).  Production implementations also take ``return_log_norm=True``
+        and then return ``(resp, log_prob_norm)``.
+    summary : str
+        One line: what the kernel loops over and how.
+    notes : str
+        What else a user should know (may be empty).
+    role : {"teaching", "production"}
+        Teaching kernels keep the article's numerics; production kernels are stable.
+    family : {"python", "numpy", "numba"}
+        What runs the loop over rows: the interpreter, NumPy's vectorised calls, or compiled code.
+        The estimator runs the M-step and the missing-value and sparse kernels of the same family.
+    checks_values_in_scan : bool
+        The kernel checks the 0/1 values of uint8 ``X`` during its own scan (no separate pass).
+    """
+
+    name: str
+    implementation: Callable
+    summary: str
+    notes: str
+    role: str
+    family: str
+    checks_values_in_scan: bool = False
+
+    def __post_init__(self):
+        if self.role not in _ROLES or self.family not in _FAMILIES:
+            raise ValueError(f"{self.name}: role must be one of {_ROLES} and family one of {_FAMILIES}")
+
+
+#: What a user should know beyond the summary and the role (the table kernel's notes live with it).
+_NOTES = {
+    "numba": "float64 throughout.  For uint8 ``X`` the 0/1 check runs inside the scan, not as a separate pass; "
+             "below 192 rows it runs the ``numba_ones`` kernel.",
+}
+
+
+def _records(*rows):
+    """``KERNELS`` from rows ``(name, implementation, role, family[, checks_values_in_scan])``.
+
+    The summary is the first line of the implementation's docstring: the kernel describes itself.
+    """
+    records = OrderedDict()
+    for name, implementation, role, family, *flags in rows:
+        summary = implementation.__doc__.strip().splitlines()[0]
+        records[name] = KernelRecord(name, implementation, summary, _NOTES.get(name, ""), role, family, *flags)
+    return records
+
+
+#: name -> KernelRecord, in registry order.
+KERNELS = _records(
+    ("python_loops", _e_step_python.python_loops, "teaching", "python"),
+    ("python_log", _e_step_python.python_log, "teaching", "python"),
+    ("numpy_rows", _e_step_python.numpy_rows, "teaching", "python"),
+    ("numpy", _e_step_numpy.numpy_two_gemm, "production", "numpy"),
+    ("numpy_gemm", _e_step_numpy.numpy_one_gemm, "production", "numpy"),
+    ("numba_loops", _e_step_numba.numba_loops, "teaching", "numba"),
+    ("numba_log", _e_step_numba.numba_log, "production", "numba"),
+    ("numba_ones", _e_step_numba.numba_ones, "production", "numba"),
+    ("numba", _table.numba_fastest, "production", "numba", True),
 )
 
 #: Kernels kept faithful to the article's numerics; they may return NaN on sharp parameters.
-TEACHING_KERNELS = ("python_loops", "python_log", "numpy_rows", "numba_loops")
+TEACHING_KERNELS = tuple(name for name, r in KERNELS.items() if r.role == "teaching")
 
 #: Kernels stable for every valid input; their implementations also accept
-#: ``return_log_norm=True`` and then return ``(gamma, log p(x_n))`` (used by the estimator).
-PRODUCTION_KERNELS = ("numpy", "numpy_gemm", "numba_log", "numba_ones", "numba")
+#: ``return_log_norm=True`` and then return ``(resp, log p(x_n))`` (used by the estimator).
+PRODUCTION_KERNELS = tuple(name for name, r in KERNELS.items() if r.role == "production")
 
-#: Kernels that check the 0/1 values of uint8 ``X`` during their own scan.
-_CHECK_VALUES_IN_KERNEL = frozenset({"numba"})
+# names.py is what --help reads without importing Numba: keep the two in step
+if (tuple(KERNELS), TEACHING_KERNELS, PRODUCTION_KERNELS) != (
+        _names.KERNEL_NAMES, _names.TEACHING_KERNEL_NAMES, _names.PRODUCTION_KERNEL_NAMES) \
+        or AUTO_KERNEL not in PRODUCTION_KERNELS:
+    raise ImportError("bmm_numba.kernels.names is out of step with the registry's records")
 
 
 _DOC_TEMPLATE = """{summary}
@@ -83,41 +129,42 @@ pi : array-like of shape (n_components,)
 
 Returns
 -------
-gamma : ndarray of shape (n_samples, n_components), float64
-    Responsibilities ``gamma[n, k] = p(k | x_n)``; each row sums to 1.
+resp : ndarray of shape (n_samples, n_components), float64
+    Responsibilities ``resp[n, k] = p(k | x_n)``; each row sums to 1.
 
 Notes
 -----
-{notes} Registry name: ``{name!r}`` in :data:`bmm_numba.E_STEPS`. Inputs are validated and
-converted exactly as in :func:`bmm_numba.e_step`.
+{role_notes} {notes} Registry name: ``{name!r}`` in :data:`bmm_numba.E_STEPS`. Inputs are
+validated and converted exactly as in :func:`bmm_numba.e_step`.
 """
 
 
-def _run_checked(name, impl, X, mu, pi):
-    """Validate, then run ``impl``; kernels that scan for bad values get the uint8 check deferred."""
-    if name in _CHECK_VALUES_IN_KERNEL:
+def _run_checked(record, X, mu, pi):
+    """Validate, then run the record's kernel; kernels that scan for bad values get the uint8 check deferred."""
+    if record.checks_values_in_scan:
         X8, mu64, pi64, values_checked = check_e_step_inputs_deferred(X, mu, pi)
-        return impl(X8, mu64, pi64, values_checked=values_checked)
-    return impl(*check_e_step_inputs(X, mu, pi))
+        return record.implementation(X8, mu64, pi64, values_checked=values_checked)
+    return record.implementation(*check_e_step_inputs(X, mu, pi))
 
 
-def _public(name, impl, summary, notes):
+def _public(record):
     def e_step_kernel(X, mu, pi):
-        return _run_checked(name, impl, X, mu, pi)
+        return _run_checked(record, X, mu, pi)
 
-    e_step_kernel.__name__ = e_step_kernel.__qualname__ = f"e_step_{name}"
-    e_step_kernel.__doc__ = _DOC_TEMPLATE.format(summary=summary, notes=notes, name=name)
+    e_step_kernel.__name__ = e_step_kernel.__qualname__ = f"e_step_{record.name}"
+    e_step_kernel.__doc__ = _DOC_TEMPLATE.format(summary=record.summary, role_notes=_ROLE_NOTES[record.role],
+                                                 notes=record.notes, name=record.name)
     return e_step_kernel
 
 
-#: Ordered registry: name -> ``f(X, mu, pi) -> gamma``.  The names are a public contract.
-E_STEPS = OrderedDict((name, _public(name, *spec)) for name, spec in _IMPLEMENTATIONS.items())
+#: Ordered registry: name -> ``f(X, mu, pi) -> resp``.  The names are a public contract.
+E_STEPS = OrderedDict((name, _public(record)) for name, record in KERNELS.items())
 
 
 def e_step(X, mu, pi, *, kernel="auto"):
     """Compute Bernoulli-mixture responsibilities (the E-step).
 
-    ``gamma[n, k] = pi_k prod_d mu_kd^x_nd (1 - mu_kd)^(1 - x_nd)``, normalised over k.
+    ``resp[n, k] = pi_k prod_d mu_kd^x_nd (1 - mu_kd)^(1 - x_nd)``, normalised over k.
 
     Parameters
     ----------
@@ -134,7 +181,7 @@ def e_step(X, mu, pi, *, kernel="auto"):
 
     Returns
     -------
-    gamma : ndarray of shape (n_samples, n_components), float64
+    resp : ndarray of shape (n_samples, n_components), float64
         Responsibilities; each row sums to 1.
 
     Raises
@@ -155,12 +202,11 @@ def e_step(X, mu, pi, *, kernel="auto"):
     array([[0.903, 0.097],
            [0.205, 0.795]])
     """
-    impl = resolve_kernel(kernel)
-    return _run_checked(AUTO_KERNEL if kernel == "auto" else kernel, impl, X, mu, pi)
+    return _run_checked(kernel_record(kernel), X, mu, pi)
 
 
-def resolve_kernel(kernel, allowed=None):
-    """Return the implementation (on validated input) behind a kernel name.
+def kernel_record(kernel, allowed=None):
+    """Return the :class:`KernelRecord` behind a kernel name (``"auto"`` resolved once, here).
 
     Parameters
     ----------
@@ -168,14 +214,27 @@ def resolve_kernel(kernel, allowed=None):
         ``"auto"`` or a registry name.
     allowed : sequence of str, optional
         Restrict the accepted names (e.g. to :data:`PRODUCTION_KERNELS`); default: all.
+
+    Returns
+    -------
+    KernelRecord
+
+    Raises
+    ------
+    TypeError
+        ``kernel`` is not a string.
+    ValueError
+        ``kernel`` is not ``"auto"`` or an allowed name.
     """
-    names = list(_IMPLEMENTATIONS) if allowed is None else list(allowed)
+    names = list(KERNELS) if allowed is None else list(allowed)
     if not isinstance(kernel, str):
         raise TypeError(f"kernel must be a string naming an E-step; got {type(kernel).__name__}")
     name = AUTO_KERNEL if kernel == "auto" else kernel
     if name not in names:
         raise ValueError(f"kernel must be 'auto' or one of {names}; got {kernel!r}")
-    return _IMPLEMENTATIONS[name][0]
+    return KERNELS[name]
 
-if tuple(_IMPLEMENTATIONS) != KERNEL_NAMES:  # names.py is what --help reads: keep the two in step
-    raise ImportError("bmm_numba.kernels.names.KERNEL_NAMES is out of step with the registry")
+
+def resolve_kernel(kernel, allowed=None):
+    """Return the implementation (on validated input) behind a kernel name; see :func:`kernel_record`."""
+    return kernel_record(kernel, allowed).implementation

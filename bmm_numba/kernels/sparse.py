@@ -19,10 +19,11 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .e_step_numba import _normalise_log_row
+from .e_step_numba import add_row, fill_row, normalise_log_row
 from .e_step_numpy import log_pi, normalise_log_rows
 from .jit import build_serial_and_parallel
-from .threads import parallel_guard
+from .m_step import zero
+from .threads import run_serial_or_parallel
 
 __all__ = [
     "one_gemm_terms",
@@ -42,45 +43,31 @@ def one_gemm_terms(mu, pi):
     return weights_dk, bias
 
 
-def _csr_e_step_body(indptr, indices, weights_dk, bias, gamma, log_norm):
+def _csr_e_step_body(indptr, indices, weights_dk, bias, resp, log_prob_norm):
     """Per CSR row: ``bias + sum of the weight rows of its ones``, then stable normalisation."""
-    N = indptr.shape[0] - 1
-    K = bias.shape[0]
-    for n in prange(N):
-        row = gamma[n]
-        for k in range(K):
-            row[k] = bias[k]
+    for n in prange(indptr.shape[0] - 1):
+        fill_row(resp, n, bias)
         for j in range(indptr[n], indptr[n + 1]):
-            d = indices[j]
-            for k in range(K):
-                row[k] += weights_dk[d, k]
-        log_norm[n] = _normalise_log_row(row)
+            add_row(resp, n, weights_dk, indices[j])
+        log_prob_norm[n] = normalise_log_row(resp[n])
 
 
 def _csc_stats_body(indptr, indices, rw, S_dk):
     """Per CSC column d: ``S_dk[d] = sum of rw over the rows holding a one in column d``."""
-    D = indptr.shape[0] - 1
-    K = rw.shape[1]
-    for d in prange(D):
-        for k in range(K):
-            S_dk[d, k] = 0.0
+    for d in prange(indptr.shape[0] - 1):
+        zero(S_dk[d])
         for j in range(indptr[d], indptr[d + 1]):
-            n = indices[j]
-            for k in range(K):
-                S_dk[d, k] += rw[n, k]
+            add_row(S_dk, d, rw, indices[j])
 
 
-_csr_e_step_serial, _csr_e_step_parallel = build_serial_and_parallel(_csr_e_step_body)
-_csc_stats_serial, _csc_stats_parallel = build_serial_and_parallel(_csc_stats_body)
-
-#: name -> (serial, parallel) dispatchers; tests compare the two builds.
+#: name -> Builds (serial, parallel); tests compare the two builds.
 SERIAL_AND_PARALLEL = {
-    "sparse_e_step": (_csr_e_step_serial, _csr_e_step_parallel),
-    "sparse_stats": (_csc_stats_serial, _csc_stats_parallel),
+    "sparse_e_step": build_serial_and_parallel(_csr_e_step_body),
+    "sparse_stats": build_serial_and_parallel(_csc_stats_body),
 }
 
 
-def numba_e_step(indptr, indices, mu, pi, *, parallel=True):
+def numba_e_step(indptr, indices, mu, pi, *, parallel=None):
     """Compiled E-step on CSR structure.
 
     Parameters
@@ -90,6 +77,8 @@ def numba_e_step(indptr, indices, mu, pi, *, parallel=True):
         CSR structure of a 0/1 matrix whose stored values are all 1.
     mu : ndarray of shape (n_components, n_features)
     pi : ndarray of shape (n_components,)
+    parallel : bool or None, default=None
+        As in :func:`bmm_numba.kernels.threads.choose_parallel` (None: by size, ``nnz * k`` steps).
 
     Returns
     -------
@@ -97,16 +86,12 @@ def numba_e_step(indptr, indices, mu, pi, *, parallel=True):
     log_prob_norm : ndarray of shape (n_samples,)
     """
     weights_dk, bias = one_gemm_terms(mu, pi)
-    n_samples = indptr.shape[0] - 1
-    gamma = np.empty((n_samples, bias.shape[0]))
-    log_norm = np.empty(n_samples)
-    args = (indptr, indices, weights_dk, bias, gamma, log_norm)
-    if parallel:
-        with parallel_guard():
-            _csr_e_step_parallel(*args)
-    else:
-        _csr_e_step_serial(*args)
-    return gamma, log_norm
+    n_samples, K = indptr.shape[0] - 1, bias.shape[0]
+    resp = np.empty((n_samples, K))
+    log_prob_norm = np.empty(n_samples)
+    args = (indptr, indices, weights_dk, bias, resp, log_prob_norm)
+    run_serial_or_parallel(SERIAL_AND_PARALLEL["sparse_e_step"], args, parallel=parallel, work=indices.shape[0] * K)
+    return resp, log_prob_norm
 
 
 def scipy_e_step(X_csr, mu, pi):
@@ -117,8 +102,17 @@ def scipy_e_step(X_csr, mu, pi):
     return normalise_log_rows(log_joint, return_log_norm=True)
 
 
-def numba_stats(indptr, indices, rw, *, parallel=True):
+def numba_stats(indptr, indices, rw, *, parallel=None):
     """Compiled ``N_k`` and ``S`` from CSC structure (``indices`` are row numbers).
+
+    Parameters
+    ----------
+    indptr, indices : ndarray of int64, shapes (n_features + 1,) and (nnz,)
+        CSC structure (column starts, row numbers) of a 0/1 matrix whose stored values are all 1.
+    rw : ndarray of shape (n_samples, n_components)
+        Responsibilities times sample weights.
+    parallel : bool or None, default=None
+        As in :func:`bmm_numba.kernels.threads.choose_parallel` (None: by size, ``nnz * k`` steps).
 
     Returns
     -------
@@ -127,11 +121,8 @@ def numba_stats(indptr, indices, rw, *, parallel=True):
     """
     rw = np.ascontiguousarray(rw, dtype=np.float64)
     S_dk = np.empty((indptr.shape[0] - 1, rw.shape[1]))
-    if parallel:
-        with parallel_guard():
-            _csc_stats_parallel(indptr, indices, rw, S_dk)
-    else:
-        _csc_stats_serial(indptr, indices, rw, S_dk)
+    run_serial_or_parallel(SERIAL_AND_PARALLEL["sparse_stats"], (indptr, indices, rw, S_dk), parallel=parallel,
+                           work=indices.shape[0] * rw.shape[1])
     return rw.sum(axis=0), np.ascontiguousarray(S_dk.T)
 
 

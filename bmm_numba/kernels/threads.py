@@ -1,21 +1,14 @@
-"""Threads for the compiled kernels: a guard for ``parallel=True`` kernels, and a block runner.
+"""Threads for the compiled kernels: which build runs, a guard for ``parallel=True`` builds, a block runner.
 
-The ``workqueue`` threading layer aborts the whole process (SIGABRT, "Concurrent access has been
-detected") when two Python threads enter parallel regions at once (numba#8563, #9288).  A
-``parallel=True`` kernel releases the GIL inside its parallel region, so this really happens
-when users call the package from a thread pool.  ``tbb`` and ``omp`` are thread-safe.
+* :func:`run_serial_or_parallel` runs one of a kernel's two builds (:class:`~bmm_numba.kernels.jit.Builds`);
+  ``parallel=None`` means the same everywhere: choose by size (:func:`choose_parallel`).
+* :func:`parallel_guard` serialises ``parallel=True`` calls while the threading layer is
+  ``workqueue`` (or not chosen yet): two Python threads in its parallel regions at once abort
+  the process (numba#8563, #9288).  The user's ``NUMBA_THREADING_LAYER`` is never overridden.
+* :func:`run_blocks` runs one serial ``nogil`` build on ranges of fixed row blocks in Python
+  threads, with no threading layer at all (the table kernel).
 
-Policy: the user's choice of layer (``NUMBA_THREADING_LAYER``) is never overridden.  While the
-layer is unknown (no parallel region has run yet in this process) or is ``workqueue``, parallel
-calls are serialised by one module-level lock; once a safe layer is known, no lock is taken.
-
-The table kernel (:mod:`bmm_numba._e_step_lut`) does not use a threading layer at all:
-:func:`run_blocks` runs its one serial ``nogil`` build on ranges of fixed row blocks in Python
-threads.  Its ``parallel=True`` build compiled in ~5 s against ~2.5 s for the serial one
-(the cold first ``fit`` went from 5.8 s to 3.3 s), and ran no faster: MNIST train E-step,
-2 threads, 4.68 ms median against 4.79 ms under ``omp`` (separate processes; interleaved
-with ``omp`` kernels in one process the threads lose, as ``omp`` workers spin for a while
-after each parallel region).
+Policy and measurements: ``docs/design.md`` (threads).
 """
 
 from __future__ import annotations
@@ -27,7 +20,13 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["parallel_guard", "threading_layer_is_safe", "run_blocks"]
+__all__ = ["PARALLEL_MIN_WORK", "choose_parallel", "run_serial_or_parallel", "parallel_guard",
+           "threading_layer_is_safe", "run_blocks"]
+
+#: ``parallel=None`` runs the parallel build from this many inner-loop steps on (``n * d * k`` for a
+#: dense E-step): below it starting the thread team costs more than it saves (at n = 5 on MNIST
+#: shapes the parallel build took ~8x as long as the serial one on 2 cores).
+PARALLEL_MIN_WORK = 1 << 20
 
 _SAFE_LAYERS = frozenset({"tbb", "omp"})
 _LOCK = threading.RLock()
@@ -55,6 +54,50 @@ def parallel_guard():
             yield
 
 
+def choose_parallel(parallel, work, min_work=PARALLEL_MIN_WORK) -> bool:
+    """Resolve a kernel's ``parallel`` argument: the one meaning of ``parallel=None``.
+
+    Parameters
+    ----------
+    parallel : bool or None
+        True: use threads; False: stay in the calling thread (what Dask tasks and thread pools
+        need); None: choose by size, threads from ``min_work`` steps on.
+    work : int
+        Inner-loop steps of the call (e.g. ``n_samples * n_features * n_components``).
+    min_work : int, default=PARALLEL_MIN_WORK
+        The size from which ``None`` uses threads.
+
+    Returns
+    -------
+    bool
+    """
+    if parallel is None:
+        return work >= min_work
+    return bool(parallel)
+
+
+def run_serial_or_parallel(builds, args, *, parallel=None, work=0):
+    """Call ``builds.parallel(*args)`` under :func:`parallel_guard`, or ``builds.serial(*args)``.
+
+    Parameters
+    ----------
+    builds : Builds
+        The two builds of one loop body (:func:`bmm_numba.kernels.jit.build_serial_and_parallel`).
+    args : tuple
+        The kernel's arguments (outputs included: kernels write into them).
+    parallel : bool or None, default=None
+        As in :func:`choose_parallel`.
+    work : int, default=0
+        As in :func:`choose_parallel`.  Both builds give bit-identical results (each ``prange``
+        iteration owns its output slice), so the choice never changes an answer.
+    """
+    if choose_parallel(parallel, work):
+        with parallel_guard():
+            builds.parallel(*args)
+    else:
+        builds.serial(*args)
+
+
 _POOL = None
 _POOL_PID = None
 _POOL_LOCK = threading.Lock()
@@ -74,12 +117,23 @@ def _pool():
 def run_blocks(kernel, n_blocks, args, *, parallel=True):
     """Call ``kernel(first_block, stop_block, *args)`` over ``range(n_blocks)`` split in threads.
 
-    ``kernel`` is a serial ``nogil`` build whose loop runs blocks ``first_block .. stop_block - 1``:
-    Python threads run the pieces side by side (one in the calling thread), as many as
-    ``numba.get_num_threads()`` allows.  Blocks are fixed by the caller, so results do not depend
-    on the number of threads.  No Numba threading layer is involved: safe to call from any number
-    of threads at once under every layer, and the kernel compiles once (a ``parallel=True``
-    build of the table pass added 2.5 s to the cold compile of a first ``fit``).
+    Parameters
+    ----------
+    kernel : numba dispatcher
+        A serial ``nogil`` build whose loop runs blocks ``first_block .. stop_block - 1``.
+    n_blocks : int
+        Number of blocks; they are fixed by the caller, so results do not depend on the number
+        of threads.
+    args : tuple
+        The kernel's remaining arguments.
+    parallel : bool, default=True
+        Run the pieces side by side in up to ``numba.get_num_threads()`` Python threads (one of
+        them the calling thread), or all in the calling thread (False).
+
+    Notes
+    -----
+    No Numba threading layer is involved: safe from any number of threads under every layer,
+    and the kernel compiles once (a ``parallel=True`` build added 2.5 s to a cold first ``fit``).
     """
     n_threads = min(n_blocks, numba.get_num_threads()) if parallel else 1
     if n_threads <= 1:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PI_SUM_ATOL", "check_X", "check_params", "check_e_step_inputs", "check_e_step_inputs_deferred"]
+__all__ = ["PI_SUM_ATOL", "not_binary_error", "check_X", "check_params", "check_e_step_inputs",
+           "check_e_step_inputs_deferred"]
 
 #: ``pi`` must satisfy ``abs(sum(pi) - 1) <= PI_SUM_ATOL``.  Loose enough for weights that
 #: went through float32, tight enough to catch unnormalised counts.
@@ -36,6 +37,27 @@ def _as_array(value, name: str) -> np.ndarray:
         return np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+
+
+def not_binary_error(values, name: str = "X", hint: str = "") -> ValueError:
+    """Make the one error for data that are not 0/1: it names the argument and the first bad values.
+
+    Parameters
+    ----------
+    values : array-like
+        The offending values (or any selection holding them); the first three are shown.
+    name : str, default="X"
+        Argument name used in the message.
+    hint : str, default=""
+        A sentence appended to the message (e.g. how to binarise).
+
+    Returns
+    -------
+    ValueError
+        To be raised by the caller.
+    """
+    bad = np.asarray(values).ravel()[:3].tolist()
+    return ValueError(f"{name} must contain only 0 and 1; found e.g. {bad}" + (f". {hint}" if hint else ""))
 
 
 def check_X(X, name: str = "X") -> np.ndarray:
@@ -85,8 +107,7 @@ def _check_X(X, name, *, defer_uint8_values):
     else:  # float: NaN and inf compare unequal to both 0 and 1
         binary = bool(np.all((arr == 0) | (arr == 1)))
     if not binary:
-        bad = arr[~((arr == 0) | (arr == 1))].ravel()[:3]
-        raise ValueError(f"{name} must contain only 0 and 1; found e.g. {bad.tolist()}")
+        raise not_binary_error(arr[~((arr == 0) | (arr == 1))], name)
     out = np.ascontiguousarray(arr, dtype=np.uint8)
     if not out.flags.writeable:
         out = out.copy()
@@ -170,7 +191,7 @@ def check_e_step_inputs_deferred(X, mu, pi):
     """As :func:`check_e_step_inputs`, but leave the 0/1 check of uint8 ``X`` to the kernel.
 
     For kernels that see every byte during their own scan and raise before returning anything
-    (:mod:`bmm_numba._e_step_lut`): a separate check would read all of X once more.  Shapes,
+    (the table kernel, :mod:`bmm_numba.kernels.table.e_step`): a separate check would read all of X once more.  Shapes,
     dtypes and parameters are still checked here, before any kernel runs.
 
     Returns
