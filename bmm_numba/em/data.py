@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from ..kernels import missing as _missing
 from ..kernels.table.e_step import build_row_index
+from ..kernels.validation import not_binary_error
 
 __all__ = ["MixtureData", "encode"]
 
@@ -71,11 +72,8 @@ class MixtureData:
 
 
 def _binary_error(values):
-    bad = np.asarray(values).ravel()[:3].tolist()
-    return ValueError(
-        "X must contain only 0 and 1 (NaN marks a missing value in dense X); "
-        f"found e.g. {bad}. Pass binarize=<threshold> to map values > threshold to 1."
-    )
+    return not_binary_error(values, hint="NaN marks a missing value in dense X; pass binarize=<threshold> to map "
+                                         "values > threshold to 1")
 
 
 def encode(X, binarize=None):
