@@ -93,7 +93,7 @@ def _compile_cases():
     The table kernel is built serial only (threads run it on ranges of blocks), the others with
     ``parallel=True``: each is compiled as the package compiles it.
     """
-    from bmm_numba.kernels.table.e_step import _table_pass_body, prepare_table, table_pass_arguments
+    from bmm_numba.kernels.table.e_step import _table_pass_body, e_step_arguments, prepare_table
 
     rng = np.random.default_rng(0)
     X, mu, pi = check_e_step_inputs((rng.random((8, 784)) < 0.13).astype(np.uint8),
@@ -101,8 +101,7 @@ def _compile_cases():
     outputs = (np.empty((8, 10)), np.empty(8))
     cases = {name: (spec.body, (X, *spec.prepare(mu, pi), *outputs), True) for name, spec in COMPILED_KERNELS.items()}
     lut, bias = prepare_table(mu, pi)
-    table_args = table_pass_arguments(X, lut, bias, 10, 256, np.empty((1, 0)), np.empty((1, bias.shape[0])),
-                                      gamma=outputs[0])
+    table_args = e_step_arguments(X, lut, bias, outputs[0])
     cases["numba"] = (_table_pass_body, (0, 1, *table_args), False)
     return cases
 

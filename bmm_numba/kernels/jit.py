@@ -13,7 +13,7 @@ import types
 
 import numba
 
-__all__ = ["JIT_OPTIONS", "CACHE_ENABLED", "JIT_DISABLED", "build_serial_and_parallel"]
+__all__ = ["JIT_OPTIONS", "CACHE_ENABLED", "JIT_DISABLED", "build_serial", "build_serial_and_parallel"]
 
 #: Options shared by every kernel.
 #:
@@ -79,3 +79,8 @@ def build_serial_and_parallel(body):
         The same body compiled with ``parallel=False`` and ``parallel=True``.
     """
     return _jit(_renamed(body, "serial"), parallel=False), _jit(_renamed(body, "parallel"), parallel=True)
+
+
+def build_serial(body):
+    """Build ``body`` once, serial (``nogil``, cached as :func:`build_serial_and_parallel`'s serial build)."""
+    return _jit(_renamed(body, "serial"), parallel=False)
