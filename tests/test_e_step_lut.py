@@ -244,3 +244,47 @@ def test_vector_log_matches_numpy_to_one_ulp():
     expected = np.log(x)
     assert np.all(np.abs(got - expected) <= np.spacing(np.abs(expected)))
     assert got[-len(special)] == 0.0  # log(1) exactly
+
+
+@pytest.mark.parametrize("error", ["TypingError", "LoweringError"])
+def test_compile_error_falls_back_to_numba_ones_with_one_warning(error, rng, monkeypatch):
+    from numba.core import errors
+
+    from bmm_numba.kernels.table import e_step as table_module
+    from bmm_numba.kernels.table import em_pass
+
+    def broken(*args):
+        raise getattr(errors, error)("no such instruction on this target")
+
+    monkeypatch.setattr(table_module, "table_pass", broken)
+    monkeypatch.setattr(table_module, "_unavailable", None)
+    monkeypatch.setattr(table_module, "_warned", False)
+    X, mu, pi = check_e_step_inputs(*problem(rng, 500, 50, 4))
+    with pytest.warns(RuntimeWarning, match="table kernel cannot run on this target"):
+        got = e_step(X, mu, pi)  # kernel="auto"
+    assert not table_module.table_kernel_available()
+    np.testing.assert_allclose(got, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+    # no second warning (filterwarnings = error would raise it), and the fused pass falls back too
+    np.testing.assert_array_equal(E_STEPS["numba"](X, mu, pi), E_STEPS["numba_ones"](X, mu, pi))
+    w = rng.uniform(0, 2, size=500)
+    nk, S, log_prob_norm = em_pass.lut_em_pass(X, mu, pi, w)
+    expected_rw = responsibilities(X, mu, pi) * w[:, None]
+    np.testing.assert_allclose(nk, expected_rw.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(S, expected_rw.T @ X, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(log_prob_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12)
+    np.testing.assert_allclose(em_pass.lut_stats(X, expected_rw)[1], expected_rw.T @ X, rtol=1e-12, atol=1e-11)
+    assert table_module.build_row_index(X, 4) is None
+    X[3, 7] = 2
+    for f in (lambda: em_pass.lut_em_pass(X, mu, pi), lambda: E_STEPS["numba"](X, mu, pi)):
+        with pytest.raises(ValueError, match="only 0 and 1"):
+            f()
+
+
+def test_runtime_errors_are_not_taken_for_compile_errors(rng):
+    from bmm_numba.kernels.table import e_step as table_module
+
+    X, mu, pi = check_e_step_inputs(*problem(rng, 500, 50, 4))
+    X[0, 0] = 5
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        E_STEPS["numba"](X, mu, pi)
+    assert table_module.table_kernel_available()
