@@ -57,7 +57,7 @@ class Work(NamedTuple):
     scratch: np.ndarray  # float64 (2 * 8 * 8,): 8 rows transposed, a vector per component
 
 
-@numba.njit(**JIT_OPTIONS)
+@numba.njit(inline="always", **JIT_OPTIONS)
 def work_buffers(list_slots, KP):
     """Allocate :class:`Work` (once per call, not per block: a zeroed acc per block cost ~0.15 ms)."""
     # every lane read is written first in each block; totals of 1 past a block's last row keep vlog finite
@@ -152,7 +152,7 @@ def _normalise8_rows(acc, at, KP, K, scratch, tops, totals, i):
     vstore(total, totals, i)
 
 
-@numba.njit(**JIT_OPTIONS)
+@numba.njit(inline="always", **JIT_OPTIONS)
 def normalise_block(work, rows, KP, n_components):
     """Log-joints in ``work.acc`` -> responsibilities; ``work.tops``/``work.totals`` per row.
 
@@ -171,7 +171,7 @@ def normalise_block(work, rows, KP, n_components):
             work.tops[i], work.totals[i] = _normalise_row(acc, i * KP, n_components)
 
 
-@numba.njit(**JIT_OPTIONS)
+@numba.njit(inline="always", **JIT_OPTIONS)
 def write_resp(work, rows, KP, resp, first):
     """Copy the responsibilities of the block's rows into ``resp[first:first + rows]``.
 
@@ -184,7 +184,7 @@ def write_resp(work, rows, KP, resp, first):
                          min(LANES, n_components - c))
 
 
-@numba.njit(**JIT_OPTIONS)
+@numba.njit(inline="always", **JIT_OPTIONS)
 def write_log_prob_norm(work, rows, log_prob_norm, first):
     """``log_prob_norm[first + i] = top + log(total)``, 8 rows a ``vlog`` (libm per row: ~1 ms a pass)."""
     tops = work.tops
@@ -194,7 +194,7 @@ def write_log_prob_norm(work, rows, log_prob_norm, first):
         log_prob_norm[first + i] = tops[i]
 
 
-@numba.njit(**JIT_OPTIONS)
+@numba.njit(inline="always", **JIT_OPTIONS)
 def copy_resp(work, rows, KP, resp, first):
     """Given responsibilities ``resp[first:first + rows]`` into ``work.acc`` (pad lanes not written)."""
     for i in range(rows):
@@ -202,7 +202,7 @@ def copy_resp(work, rows, KP, resp, first):
             work.acc[i * KP + k] = resp[first + i, k]
 
 
-@numba.njit(**JIT_OPTIONS)  # 9 parameters: the block's rows, their lists, the weights, the partial tables
+@numba.njit(inline="always", **JIT_OPTIONS)  # 9 parameters: the block's rows, their lists, the weights, the partial tables
 def accumulate_block(work, lst, rows, KP, n_components, sample_weight, first, T, nk):
     """Add each row's weighted responsibilities to ``nk`` and, once per listed entry, to ``T``.
 

@@ -125,8 +125,11 @@ def _table_pass_body(first_block, stop_block, inputs, outputs, rows_from):
     accumulate = outputs.part_T.shape[1] > 0
     for b in range(first_block, stop_block):
         T = outputs.part_T[b]
-        T[:] = 0.0
-        outputs.part_nk[b, :] = 0.0
+        nk = outputs.part_nk[b]
+        for i in range(T.shape[0]):  # loops: a slice assignment compiled ~0.5 s longer
+            T[i] = 0.0
+        for k in range(KP):
+            nk[k] = 0.0
         seen = vzero()  # bits of the bytes seen so far (the 0/1 check), carried as a vector
         last_row = min(N, (b + 1) * inputs.block_rows)
         for first in range(b * inputs.block_rows, last_row, LIST_ROWS):
@@ -146,8 +149,7 @@ def _table_pass_body(first_block, stop_block, inputs, outputs, rows_from):
                 if outputs.log_prob_norm.shape[0] > 0:
                     write_log_prob_norm(work, rows, outputs.log_prob_norm, first)
             if accumulate:
-                accumulate_block(work, lst, rows, KP, inputs.n_components, inputs.sample_weight, first, T,
-                                 outputs.part_nk[b])
+                accumulate_block(work, lst, rows, KP, inputs.n_components, inputs.sample_weight, first, T, nk)
         outputs.seen_high_bits[b] = any_above_one(seen)
 
 

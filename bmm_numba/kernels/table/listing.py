@@ -77,8 +77,8 @@ def list_rows(X, first, rows, KP, lst, stride, counts, seen):
             lst[m] = table_offset(2 * h + 1, high, KP)
             m += high != 0
         if D % 8:
-            low = 0
-            high = 0
+            low = np.int64(0)  # not a literal 0: table_offset gets one signature
+            high = np.int64(0)
             for j in range(D - 8 * n_words):
                 value = np.int64(X[n, 8 * n_words + j])
                 seen = seen_or(seen, value)
@@ -106,7 +106,7 @@ def index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index
                 index_offsets[at + j] = lst[starts[i] + j]
 
 
-@numba.njit(**JIT_OPTIONS)  # 8 parameters: the rows, where their lists come from, where they go
+@numba.njit(inline="always", **JIT_OPTIONS)  # 8 parameters: the rows, where their lists come from, where they go
 def list_block(X, first, rows, KP, stride, rows_from, work, seen):
     """Return the lists of rows ``first .. first+rows-1``: ``(lst, seen)``, row i at ``lst[work.starts[i]:]``.
 
