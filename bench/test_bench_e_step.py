@@ -15,6 +15,7 @@ import pytest
 from bmm_numba import E_STEPS
 from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS
 from bmm_numba.kernels.jit import JIT_OPTIONS
+from bmm_numba.kernels.simd_llvm import target_has_avx512f
 from bmm_numba.kernels.validation import check_e_step_inputs
 
 SIZES = (5, 10, 20, 50, 100, 200, 500, 1000)
@@ -26,6 +27,8 @@ MAX_N = {"python_loops": 500, "python_log": 10000, "numpy_rows": 60000}
 LARGE_ONLY = {("python_loops", 1000)}
 # Kernels slow enough that pytest-benchmark's calibration would take minutes: fixed rounds.
 SLOW = {"python_loops", "python_log"}
+#: Which listing the table kernel compiles to (``NUMBA_CPU_NAME=haswell`` shows the generic one).
+SIMD_PATH = "avx512" if target_has_avx512f() else f"generic ({numba.config.CPU_NAME or 'host'} without AVX-512F)"
 
 
 def _cases():
@@ -44,7 +47,7 @@ def test_e_step(benchmark, article_data, kernel, n):
     X = X[:n]
     f = E_STEPS[kernel]
     benchmark.group = f"E-step n={n:>5}"
-    benchmark.extra_info.update(kernel=kernel, n=n, data=source)
+    benchmark.extra_info.update(kernel=kernel, n=n, data=source, simd=SIMD_PATH)
     f(X, mu, pi)  # warm-up: compiles the Numba kernels outside the timed region
     if kernel in SLOW:
         gamma = benchmark.pedantic(f, args=(X, mu, pi), rounds=3, iterations=1)

@@ -133,3 +133,44 @@ def test_twin_exp_flushes_below_underflow_and_matches_numpy():
     got = simd_python.vexp_shifted(x, 0.0)
     np.testing.assert_allclose(got[:4], np.exp(x[:4]), rtol=8 * EPS, atol=0)
     assert np.all(got[4:7] == 0.0)
+
+
+@needs_jit
+@pytest.mark.skipif(__import__("platform").machine().lower() not in {"x86_64", "amd64"}, reason="x86 target only")
+def test_avx512_path_compiles_to_vpcompressd_and_masked_stores():
+    """Compile (never run) the table pass for an AVX-512 CPU: the machine running the tests may lack it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from numba import typeof\n"
+        "from bmm_numba.kernels.simd_llvm import target_has_avx512f\n"
+        "from bmm_numba.kernels.table import e_step as m\n"
+        "assert target_has_avx512f()\n"
+        "X = np.zeros((8, 784), np.uint8)\n"
+        "args = m.e_step_arguments(X, np.zeros(50176), np.zeros(16), np.empty((8, 10)))\n"
+        "sig = tuple(typeof(a) for a in (0, 1, *args))\n"
+        "m.table_pass.compile(sig)\n"
+        "asm = m.table_pass.inspect_asm(sig)\n"
+        "print(asm.count('vpcompressd'), sum('vmovupd' in line and '{%k' in line for line in asm.splitlines()))\n"
+    )
+    features = "+64bit,+avx,+avx2,+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx512cd,+fma,+bmi,+bmi2,+popcnt,+sse4.2"
+    env = {**os.environ, "BMM_NUMBA_CACHE": "0", "NUMBA_CPU_NAME": "skylake-avx512", "NUMBA_CPU_FEATURES": features}
+    env.pop("BMM_NUMBA_GENERIC_SIMD", None)
+    out = subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=600, capture_output=True,
+                         text=True)
+    compresses, masked_stores = map(int, out.stdout.split())
+    assert compresses > 0 and masked_stores > 0
+
+
+@pytest.mark.parametrize(("name", "features", "expected"), [
+    (None, "+avx2,+avx512f", True), (None, "+avx2,-avx512f", False), ("haswell", None, False)])
+def test_cpu_features_follow_numba_config(name, features, expected, monkeypatch):
+    monkeypatch.setattr(numba.config, "CPU_NAME", name)
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", features)
+    monkeypatch.setattr(simd_llvm, "GENERIC_SIMD", False)
+    assert simd_llvm.target_has_avx512f() is expected
+    monkeypatch.setattr(simd_llvm, "GENERIC_SIMD", True)
+    assert simd_llvm.target_has_avx512f() is False

@@ -173,7 +173,7 @@ def test_import_and_run_without_a_usable_cache(cache_setting, tmp_path):
                     reason="caching needs the JIT and BMM_NUMBA_CACHE on")
 def test_jit_helper_degrades_to_no_cache_when_numba_cannot_locate_one():
     """A function with no cache locator (here: source from exec) makes enable_caching raise."""
-    from bmm_numba import _jit
+    from bmm_numba.kernels import jit as _jit
 
     namespace = {}
     exec("def double(x):\n    return 2 * x\n", namespace)
@@ -193,7 +193,7 @@ FORK_SCRIPT = textwrap.dedent(
     X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= THREADS_MIN_WORK
     mu, pi = rng.uniform(0.2, 0.8, (10, 300)), np.full(10, 0.1)
     before = E_STEPS["numba"](X, mu, pi)  # starts the block runner's worker thread
-    from bmm_numba import _threads
+    from bmm_numba.kernels import threads as _threads
     if _threads._POOL is None:  # the call ran in this thread alone: nothing to test
         sys.exit(4)
     pid = os.fork()

@@ -39,19 +39,9 @@ def exp_nonpositive(x):
     y = max(x, EXP_UNDERFLOW)
     k = np.floor(y * LOG2E + 0.5)
     r = (y - k * LN2_HI) - k * LN2_LO
-    # Taylor series of exp(r) to degree 12, Horner form (constant indices: folded at compile time)
+    # Taylor series of exp(r) to degree 12, Horner form (a constant tuple: LLVM unrolls the loop)
     p = EXP_TAYLOR[0]
-    p = p * r + EXP_TAYLOR[1]
-    p = p * r + EXP_TAYLOR[2]
-    p = p * r + EXP_TAYLOR[3]
-    p = p * r + EXP_TAYLOR[4]
-    p = p * r + EXP_TAYLOR[5]
-    p = p * r + EXP_TAYLOR[6]
-    p = p * r + EXP_TAYLOR[7]
-    p = p * r + EXP_TAYLOR[8]
-    p = p * r + EXP_TAYLOR[9]
-    p = p * r + EXP_TAYLOR[10]
-    p = p * r + EXP_TAYLOR[11]
-    p = p * r + EXP_TAYLOR[12]
+    for c in EXP_TAYLOR[1:]:
+        p = p * r + c
     scale = np.int64((np.int64(k) + 1023) << 52).view(np.float64)  # 2**k from its bits (a bitcast)
     return p * scale if x >= EXP_UNDERFLOW else 0.0

@@ -138,12 +138,6 @@ def _store_codegen(vec_type):
 
 
 @intrinsic
-def vload(typingctx, arr, offset):
-    """``arr[offset:offset+8]`` of a float64 array as a vector."""
-    return F64X8(arr, offset), _load_codegen(VEC)
-
-
-@intrinsic
 def vzero(typingctx):
     """Return a vector of zeros."""
 
@@ -172,34 +166,35 @@ vdiv = _lanewise("vdiv", "fdiv", "Lane-wise ``a / b``.")
 vmul = _lanewise("vmul", "fmul", "Lane-wise ``a * b``.")
 
 
-@intrinsic
-def vadd_load(typingctx, acc, arr, offset):
-    """``acc + arr[offset:offset+8]``."""
-    return F64X8(acc, arr, offset), _add_load_codegen(VEC)
+def _memory_intrinsics(numba_type, llvm_type, prefix):
+    """``(load, add_load, store)`` intrinsics for ``numba_type`` vectors (no bounds checks).
+
+    ``load(arr, offset)``: ``arr[offset:offset+width]``; ``add_load(acc, arr, offset)``: ``acc`` plus
+    that; ``store(vec, arr, offset)``: writes ``vec`` there.
+    """
+
+    def load(typingctx, arr, offset):
+        return numba_type(arr, offset), _load_codegen(llvm_type)
+
+    def add_load(typingctx, acc, arr, offset):
+        return numba_type(acc, arr, offset), _add_load_codegen(llvm_type)
+
+    def store(typingctx, vec, arr, offset):
+        return types.none(vec, arr, offset), _store_codegen(llvm_type)
+
+    width = llvm_type.count
+    docs = (f"``arr[offset:offset+{width}]`` as a vector.", f"``acc + arr[offset:offset+{width}]``.",
+            f"Write a {width}-lane vector into ``arr[offset:offset+{width}]``.")
+    made = []
+    for typer, doc in zip((load, add_load, store), docs, strict=True):
+        typer.__name__ = typer.__qualname__ = prefix + typer.__name__
+        typer.__doc__ = doc
+        made.append(intrinsic(typer))
+    return tuple(made)
 
 
-@intrinsic
-def vstore(typingctx, vec, arr, offset):
-    """Write a vector into ``arr[offset:offset+8]``."""
-    return types.none(vec, arr, offset), _store_codegen(VEC)
-
-
-@intrinsic
-def pload(typingctx, arr, offset):
-    """``arr[offset:offset+2]`` as a 2-lane vector."""
-    return _F64X2(arr, offset), _load_codegen(_PAIR)
-
-
-@intrinsic
-def padd_load(typingctx, acc, arr, offset):
-    """``acc + arr[offset:offset+2]`` for a 2-lane ``acc``."""
-    return _F64X2(acc, arr, offset), _add_load_codegen(_PAIR)
-
-
-@intrinsic
-def pstore(typingctx, vec, arr, offset):
-    """Write a 2-lane vector into ``arr[offset:offset+2]``."""
-    return types.none(vec, arr, offset), _store_codegen(_PAIR)
+vload, vadd_load, vstore = _memory_intrinsics(F64X8, VEC, "v")
+pload, padd_load, pstore = _memory_intrinsics(_F64X2, _PAIR, "p")
 
 
 @intrinsic

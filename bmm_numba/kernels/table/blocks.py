@@ -202,7 +202,8 @@ def copy_resp(work, rows, KP, resp, first):
             work.acc[i * KP + k] = resp[first + i, k]
 
 
-@numba.njit(inline="always", **JIT_OPTIONS)  # 9 parameters: the block's rows, their lists, the weights, the partial tables
+# 9 parameters: the block's rows, their lists, the weights, the partial tables
+@numba.njit(inline="always", **JIT_OPTIONS)
 def accumulate_block(work, lst, rows, KP, n_components, sample_weight, first, T, nk):
     """Add each row's weighted responsibilities to ``nk`` and, once per listed entry, to ``T``.
 

@@ -106,7 +106,8 @@ def index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index
                 index_offsets[at + j] = lst[starts[i] + j]
 
 
-@numba.njit(inline="always", **JIT_OPTIONS)  # 8 parameters: the rows, where their lists come from, where they go
+# 8 parameters: the rows, where their lists come from, where they go
+@numba.njit(inline="always", **JIT_OPTIONS)
 def list_block(X, first, rows, KP, stride, rows_from, work, seen):
     """Return the lists of rows ``first .. first+rows-1``: ``(lst, seen)``, row i at ``lst[work.starts[i]:]``.
 
