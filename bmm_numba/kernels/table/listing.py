@@ -114,12 +114,14 @@ def list_block(X, first, rows, KP, stride, rows_from, work, seen):
     Read from the row index (``rows_from.mode == INDEX_READ``) or listed from X into
     ``work.buffer`` by :func:`list_rows` (``seen`` then gets the rows' bytes ORed in).
     """
+    starts, counts = work.starts, work.counts
     if rows_from.mode == INDEX_READ:
+        index_starts = rows_from.starts
         for i in range(rows):
-            work.starts[i] = rows_from.starts[first + i]
-            work.counts[i] = rows_from.starts[first + i + 1] - work.starts[i]
+            starts[i] = index_starts[first + i]
+            counts[i] = index_starts[first + i + 1] - starts[i]
         return rows_from.offsets, seen
-    seen = list_rows(X, first, rows, KP, work.buffer, stride, work.counts, seen)
+    seen = list_rows(X, first, rows, KP, work.buffer, stride, counts, seen)
     for i in range(rows):
-        work.starts[i] = i * stride
+        starts[i] = i * stride
     return work.buffer, seen
