@@ -17,6 +17,7 @@ from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS
 from bmm_numba.kernels.jit import JIT_OPTIONS
 from bmm_numba.kernels.names import ARTICLE_SIZES as SIZES
 from bmm_numba.kernels.registry import KERNELS, PRODUCTION_KERNELS
+from bmm_numba.kernels.simd_llvm import target_has_avx512f
 from bmm_numba.kernels.validation import check_e_step_inputs
 
 LARGE_SIZES = (10000, 60000)
@@ -28,6 +29,8 @@ assert set(MAX_N) == {name for name, r in KERNELS.items() if r.family == "python
 LARGE_ONLY = {("python_loops", 1000)}
 # Kernels slow enough that pytest-benchmark's calibration would take minutes: fixed rounds.
 SLOW = {"python_loops", "python_log"}
+#: Which listing the table kernel compiles to (``NUMBA_CPU_NAME=haswell`` shows the generic one).
+SIMD_PATH = "avx512" if target_has_avx512f() else f"generic ({numba.config.CPU_NAME or 'host'} without AVX-512F)"
 
 
 def _cases():
@@ -46,7 +49,7 @@ def test_e_step(benchmark, article_data, kernel, n):
     X = X[:n]
     f = E_STEPS[kernel]
     benchmark.group = f"E-step n={n:>5}"
-    benchmark.extra_info.update(kernel=kernel, n=n, data=source)
+    benchmark.extra_info.update(kernel=kernel, n=n, data=source, simd=SIMD_PATH)
     f(X, mu, pi)  # warm-up: compiles the Numba kernels outside the timed region
     if kernel in SLOW:
         resp = benchmark.pedantic(f, args=(X, mu, pi), rounds=3, iterations=1)
@@ -95,7 +98,7 @@ def _compile_cases():
     The table kernel is built serial only (threads run it on ranges of blocks), the others with
     ``parallel=True``: each is compiled as the package compiles it.
     """
-    from bmm_numba.kernels.table.e_step import _table_pass_body, prepare_table, table_pass_arguments
+    from bmm_numba.kernels.table.e_step import _table_pass_body, e_step_arguments, prepare_table
 
     rng = np.random.default_rng(0)
     X, mu, pi = check_e_step_inputs((rng.random((8, 784)) < 0.13).astype(np.uint8),
@@ -103,8 +106,7 @@ def _compile_cases():
     outputs = (np.empty((8, 10)), np.empty(8))
     cases = {name: (spec.body, (X, *spec.prepare(mu, pi), *outputs), True) for name, spec in COMPILED_KERNELS.items()}
     lut, bias = prepare_table(mu, pi)
-    table_args = table_pass_arguments(X, lut, bias, 10, 256, np.empty((1, 0)), np.empty((1, bias.shape[0])),
-                                      gamma=outputs[0])
+    table_args = e_step_arguments(X, lut, bias, outputs[0])
     cases["numba"] = (_table_pass_body, (0, 1, *table_args), False)
     return cases
 

@@ -6,7 +6,7 @@ import pytest
 from bmm_numba import E_STEPS, e_step
 from bmm_numba.kernels.exp import EXP_UNDERFLOW, exp_nonpositive
 from bmm_numba.kernels.jit import JIT_DISABLED
-from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS, _build_table, _table_pass, lut_e_step
+from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS, _build_table, lut_e_step, table_pass
 from bmm_numba.kernels.validation import check_e_step_inputs
 
 from .oracle import log_likelihood_per_row, responsibilities
@@ -26,9 +26,9 @@ def problem(rng, n, d, k, density=0.35):
 @pytest.mark.parametrize("k", [1, 2, 8, 9, 16, 17])
 def test_table_kernel_matches_oracle(d, k, rng):
     X, mu, pi = problem(rng, 37, d, k)
-    gamma, log_norm = lut_e_step(X, mu, pi, return_log_norm=True)
-    np.testing.assert_allclose(gamma, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(log_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12, atol=1e-12)
+    resp, log_prob_norm = lut_e_step(X, mu, pi, return_log_norm=True)
+    np.testing.assert_allclose(resp, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(log_prob_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 784, 10), (5, 1, 3), (3, 9, 1)])
@@ -92,10 +92,10 @@ def test_generic_simd_path_gives_identical_results(rng, tmp_path):
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "p.npz"), str(tmp_path / "out.npz")],
                    check=True, env=env, timeout=600)
     generic = np.load(tmp_path / "out.npz")
-    gamma, log_norm = lut_e_step(X, mu, pi, return_log_norm=True)
-    np.testing.assert_array_equal(generic["g"], gamma)
-    np.testing.assert_array_equal(generic["l"], log_norm)
-    np.testing.assert_allclose(gamma, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+    resp, log_prob_norm = lut_e_step(X, mu, pi, return_log_norm=True)
+    np.testing.assert_array_equal(generic["g"], resp)
+    np.testing.assert_array_equal(generic["l"], log_prob_norm)
+    np.testing.assert_allclose(resp, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
 
 
 def test_pi_zero_component_and_sharp_parameters(rng):
@@ -121,7 +121,7 @@ def test_table_kernel_has_one_specialisation(rng):
     X, mu, pi = problem(rng, 2000, 784, 3)
     for Xv in (X, X.astype(bool), X.astype(np.float32), np.asfortranarray(X), X.tolist()):
         E_STEPS["numba"](Xv, mu.astype(np.float32), pi)
-    assert len(_table_pass.signatures) == 1, _table_pass.signatures
+    assert len(table_pass.signatures) == 1, table_pass.signatures
     assert len(_build_table.signatures) == 1, _build_table.signatures
 
 
@@ -244,3 +244,47 @@ def test_vector_log_matches_numpy_to_one_ulp():
     expected = np.log(x)
     assert np.all(np.abs(got - expected) <= np.spacing(np.abs(expected)))
     assert got[-len(special)] == 0.0  # log(1) exactly
+
+
+@pytest.mark.parametrize("error", ["TypingError", "LoweringError"])
+def test_compile_error_falls_back_to_numba_ones_with_one_warning(error, rng, monkeypatch):
+    from numba.core import errors
+
+    from bmm_numba.kernels.table import e_step as table_module
+    from bmm_numba.kernels.table import em_pass
+
+    def broken(*args):
+        raise getattr(errors, error)("no such instruction on this target")
+
+    monkeypatch.setattr(table_module, "table_pass", broken)
+    monkeypatch.setattr(table_module, "_unavailable", None)
+    monkeypatch.setattr(table_module, "_warned", False)
+    X, mu, pi = check_e_step_inputs(*problem(rng, 500, 50, 4))
+    with pytest.warns(RuntimeWarning, match="table kernel cannot run on this target"):
+        got = e_step(X, mu, pi)  # kernel="auto"
+    assert not table_module.table_kernel_available()
+    np.testing.assert_allclose(got, responsibilities(X, mu, pi), rtol=0, atol=1e-12)
+    # no second warning (filterwarnings = error would raise it), and the fused pass falls back too
+    np.testing.assert_array_equal(E_STEPS["numba"](X, mu, pi), E_STEPS["numba_ones"](X, mu, pi))
+    w = rng.uniform(0, 2, size=500)
+    nk, S, log_prob_norm = em_pass.lut_em_pass(X, mu, pi, w)
+    expected_rw = responsibilities(X, mu, pi) * w[:, None]
+    np.testing.assert_allclose(nk, expected_rw.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(S, expected_rw.T @ X, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(log_prob_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12)
+    np.testing.assert_allclose(em_pass.lut_stats(X, expected_rw)[1], expected_rw.T @ X, rtol=1e-12, atol=1e-11)
+    assert table_module.build_row_index(X, 4) is None
+    X[3, 7] = 2
+    for f in (lambda: em_pass.lut_em_pass(X, mu, pi), lambda: E_STEPS["numba"](X, mu, pi)):
+        with pytest.raises(ValueError, match="only 0 and 1"):
+            f()
+
+
+def test_runtime_errors_are_not_taken_for_compile_errors(rng):
+    from bmm_numba.kernels.table import e_step as table_module
+
+    X, mu, pi = check_e_step_inputs(*problem(rng, 500, 50, 4))
+    X[0, 0] = 5
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        E_STEPS["numba"](X, mu, pi)
+    assert table_module.table_kernel_available()

@@ -23,10 +23,10 @@ def test_statistics_match_oracle(shape, weighted, rng):
     X, mu, pi = problem(rng, *shape)
     w = rng.uniform(0, 3, size=shape[0]) if weighted else None
     expected_rw = responsibilities(X, mu, pi) * (1.0 if w is None else w[:, None])
-    nk, S, log_norm = lut_em_pass(X, mu, pi, w)
+    nk, S, log_prob_norm = lut_em_pass(X, mu, pi, w)
     np.testing.assert_allclose(nk, expected_rw.sum(axis=0), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(S, expected_rw.T @ X, rtol=1e-12, atol=1e-11)
-    np.testing.assert_allclose(log_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12)
+    np.testing.assert_allclose(log_prob_norm, log_likelihood_per_row(X, mu, pi), rtol=1e-12)
 
 
 def test_bad_values_raise(rng):
@@ -37,14 +37,16 @@ def test_bad_values_raise(rng):
 
 
 def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch):
-    from bmm_numba import _e_step_lut, _em_lut, _threads
+    from bmm_numba.kernels import threads
+    from bmm_numba.kernels.table import e_step as table_e_step_module
+    from bmm_numba.kernels.table import em_pass as em_pass_module
 
     X, mu, pi = check_e_step_inputs(*problem(rng, 5000, 100, 10, density=0.2))
     assert em_blocks(5000)[1] > 1  # several blocks, so the combine order matters
-    monkeypatch.setattr(_e_step_lut, "THREADS_MIN_WORK", 0)  # threads even on this small problem
-    monkeypatch.setattr(_em_lut, "COMBINE_THREADS_MIN", 0)  # and the combine of the partials
+    monkeypatch.setattr(table_e_step_module, "THREADS_MIN_WORK", 0)  # threads even on this small problem
+    monkeypatch.setattr(em_pass_module, "COMBINE_THREADS_MIN", 0)  # and the combine of the partials
     splits, combine_splits = [], []
-    real = _threads.run_blocks
+    real = threads.run_blocks
 
     def recording(record):
         def run(kernel, n_blocks, args, *, parallel):
@@ -53,8 +55,8 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch)
 
         return run
 
-    monkeypatch.setattr(_e_step_lut, "run_blocks", recording(splits))
-    monkeypatch.setattr(_em_lut, "run_blocks", recording(combine_splits))
+    monkeypatch.setattr(table_e_step_module, "run_blocks", recording(splits))
+    monkeypatch.setattr(em_pass_module, "run_blocks", recording(combine_splits))
     serial = lut_em_pass(X, mu, pi, parallel=False)
     before = numba.get_num_threads()
     try:
@@ -64,7 +66,7 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch)
         numba.set_num_threads(before)
     many = lut_em_pass(X, mu, pi)
     assert splits == [1, 1, min(em_blocks(5000)[1], numba.get_num_threads())]
-    assert combine_splits == [1, 1, min(_em_lut.COMBINE_CHUNKS, numba.get_num_threads())]
+    assert combine_splits == [1, 1, min(em_pass_module.COMBINE_CHUNKS, numba.get_num_threads())]
     for a, b, c in zip(serial, one, many, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)

@@ -1,91 +1,67 @@
-"""The fastest E-step on binary data: nibble look-up tables, word scans, vector accumulators.
+"""The table E-step: log-joints summed from a look-up table of 4-pixel patterns, row blocks in threads.
 
 Textbook form of the log-joint of row n and component k::
 
     log pi_k + sum_d x_nd log mu_kd + (1 - x_nd) log(1 - mu_kd)
       = bias_k + sum_{d: x_nd = 1} w_dk,   w = log mu - log(1 - mu),  bias = log pi + sum_d log(1 - mu)
 
-Rewrites, each kept because it measured faster (2-core AMD EPYC, MNIST train 60000 x 784,
-K = 10, one thread; see ``bench/``):
+and the sum over the pixels that are on is taken one 4-pixel group at a time from the table of
+:mod:`.layout` (45 vector adds per MNIST row instead of 104).  One compiled driver,
+:func:`table_pass`, serves every mode (E-step, fused EM accumulation, statistics of given
+responsibilities, building the row index): each extra compiled kernel cost ~1 s of a first
+fit's cold compile.  Measurements and the choices behind them: ``docs/design.md``.
 
-1. Look-up table over groups of 4 pixels: for each group q and each 4-bit pattern ``code``,
-   ``lut[q, code, :] = sum_{j in code} w[4q + j, :]`` (16 K-vectors per group, built once per
-   call in ~0.08 ms).  A row then costs one vector add per non-zero nibble (45 per MNIST row)
-   instead of one per pixel that is on (104).
-2. Listing: 64 pixels at a time (one 512-bit load), the 16 nibble codes computed in vector
-   registers (one 32-bit lane per nibble) and the table offsets of the non-zero ones packed
-   with AVX-512 ``vpcompressd`` (:func:`bmm_numba._simd.list_nibbles`; a lane-by-lane fallback
-   elsewhere; :mod:`bmm_numba._listing`).  ~2.4 ms for MNIST train against 5.4 ms for a
-   branch-free scalar loop over 8-byte words.  A block of :data:`LIST_ROWS` rows is listed,
-   then summed, then normalised: each phase a loop of its own (row by row the three took
-   9.7 ms against 7.3 ms for list and sums alone).
-3. The K sums live in 8-lane ``<8 x double>`` registers (:mod:`bmm_numba._simd`), two chains
-   (alternate entries) to hide the add latency; K is padded to a multiple of 8.
-4. Normalisation in vectors, 8 rows at a time transposed (a vector per component, a lane per
-   row: no horizontal max or sum): max, ``exp`` (degree-12 polynomial, Horner steps as
-   ``llvm.fma``), sum, one vector division; ~0.95 ms for MNIST train (1.25 ms row by row).
-   ``log`` only where it is needed.
-5. The 0/1 check of uint8 input is folded into the listing (an OR of every word, kept in a
-   vector register), which saves a separate pass over X (~1.2 ms).  Indices into the table use
-   only bit 0 of each byte, so a bad value can never cause an out-of-bounds read; the wrapper
-   raises before returning anything.
-6. EM fits list every row once (:func:`build_row_index`) and read the lists in every pass.
-
-Tried and dropped: a byte table (8-pixel groups, 25 % fewer look-ups) was no faster: its
-3.2 MB do not stay in L2 and building it costs 0.4 ms a call; a ``parallel=True`` build (the
-threads of :func:`bmm_numba._threads.run_blocks` are as fast and compile in half the time).
-
-Single-thread split for MNIST train, K = 10: listing ~2.5 ms (reading X alone: ~1.4 ms), sums
-~2.9 ms, normalisation ~0.95 ms, the rest (writing responsibilities, block set-up) ~1.4 ms
-(7.7-7.8 ms in all; ~4.0-4.2 ms on 2 threads).
-
-Rows are independent and each thread owns a range of fixed blocks of rows: results do not
-depend on the thread count.  Precision: the table and the sums are float64 throughout, so
-responsibilities agree with the float64 oracle to ~1e-12.
+Rows are independent and each thread owns a range of fixed blocks: results do not depend on
+the thread count.  The table and the sums are float64 throughout (~1e-12 from the oracle).
 """
 
 from __future__ import annotations
 
-import numba
+import sys
+import warnings
+from typing import NamedTuple
+
 import numpy as np
+from numba.core.errors import NumbaError
 
 from ..e_step_numba import run_compiled
 from ..e_step_numpy import log_pi
-from ..exp import exp_nonpositive
-from ..jit import JIT_OPTIONS, build_serial_and_parallel
+from ..jit import build_serial
 from ..param_cache import cached
-from ..simd import (
-    LANES,
-    any_above_one,
-    padd_load,
-    pload,
-    pstore,
-    vadd,
-    vadd_load,
-    vdiv,
-    vexp_shifted,
-    vload,
-    vlog,
-    vmax,
-    vmul,
-    vsplat,
-    vstore,
-    vstore_first,
-    vtranspose8,
-    vzero,
-)
+from ..simd import LANES, vzero
 from ..threads import run_blocks
-from .listing import INDEX_COUNT, INDEX_FILL, INDEX_READ, LIST_FROM_X, index_rows, list_rows, list_stride
+from .blocks import (
+    LIST_ROWS,
+    accumulate_block,
+    copy_resp,
+    normalise_block,
+    table_sums,
+    work_buffers,
+    write_log_prob_norm,
+    write_resp,
+)
+from .layout import CODES, padded_features, table_layout
+from .listing import (
+    INDEX_COUNT,
+    INDEX_FILL,
+    INDEX_READ,
+    LIST_FROM_X,
+    any_above_one,
+    index_rows,
+    list_block,
+    list_stride,
+)
 
 __all__ = [
-    "lut_e_step",
+    "table_e_step",
     "numba_fastest",
+    "lut_e_step",
     "prepare_table",
-    "table_layout",
-    "table_pass_arguments",
-    "run_table_pass",
     "build_row_index",
-    "table_sums",
+    "table_kernel_available",
+    "PassInputs",
+    "PassOutputs",
+    "RowSource",
     "LUT_MIN_ROWS",
     "THREADS_MIN_WORK",
     "BLOCK_ROWS",
@@ -94,72 +70,92 @@ __all__ = [
 #: Rows per block of the E-step (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
 
-#: Below this many ``n * d * KP`` steps (KP: K padded to a multiple of 8, the lanes the kernel
-#: works on) the table pass runs in the calling thread alone: handing
-#: half the blocks to a second thread costs ~50-100 us (MNIST shapes, 2 cores: 1000 rows took
-#: 277 us with two threads against 216 us with one; from ~3000 rows on two threads win).
+#: Below this many ``n * d * KP`` steps the pass runs in the calling thread alone: a second
+#: thread costs ~50-100 us (1000 MNIST rows: 277 us on two threads, 216 us on one).
 THREADS_MIN_WORK = 1 << 24
-
-#: Rows listed before their sums run (a multiple of 8; the list buffer holds ``LIST_ROWS * list_stride(D)`` int64:
-#: 200 KB on MNIST).
-LIST_ROWS = 256
 
 #: Below this many rows, building the table (~80 us for D = 784, K = 10) costs more than it
 #: saves (~0.4 us a row); the ``numba_ones`` kernel runs.
 LUT_MIN_ROWS = 192
 
-@numba.njit(**JIT_OPTIONS)
-def _normalise_into(acc, at, K):
-    """Softmax of ``acc[at:at + K]`` in place, pad lanes up to the next multiple of 8 set to 0.
 
-    Returns ``(top, total)`` with ``logsumexp = top + log(total)``: the caller takes the log only
-    where it needs it.  Same maths as the per-row log-sum-exp of the other kernels, with a
-    branch-free ``exp`` (:mod:`bmm_numba._exp`) so the K exponentials vectorise.
+class PassInputs(NamedTuple):
+    """What a table pass reads."""
+
+    X: np.ndarray  # uint8 (n_samples, n_features), C-contiguous
+    lut: np.ndarray  # float64 (n_entries,): the table (empty when responsibilities are given)
+    bias: np.ndarray  # float64 (KP,): log-joint of an all-zero row, pad lanes -inf
+    resp: np.ndarray  # float64 (n_samples, K): given responsibilities (read_resp), else unused
+    sample_weight: np.ndarray  # float64 (n_samples,): weights of the accumulation, else unused
+    n_components: int
+    block_rows: int
+
+
+class PassOutputs(NamedTuple):
+    """What a table pass writes (an empty array: not wanted)."""
+
+    resp: np.ndarray  # float64 (n_samples, K) or (0, K): responsibilities
+    log_prob_norm: np.ndarray  # float64 (n_samples,) or (0,): log p(x_n)
+    part_T: np.ndarray  # float64 (n_blocks, n_entries) or (n_blocks, 0): partial pattern tables
+    part_nk: np.ndarray  # float64 (n_blocks, KP): partial masses
+    seen_high_bits: np.ndarray  # bool (n_blocks,): a byte above 1 seen in the block
+
+
+class RowSource(NamedTuple):
+    """Where each row's list comes from (``mode``: :data:`~.listing.LIST_FROM_X` ... ``INDEX_READ``)."""
+
+    mode: int
+    starts: np.ndarray  # int64 (n_samples + 1,): row n lists offsets[starts[n]:starts[n + 1]]
+    offsets: np.ndarray  # int32: the table offsets of every row's groups
+
+
+def _table_pass_body(first_block, stop_block, inputs, outputs, rows_from):
+    """Blocks ``first_block .. stop_block - 1``: list, then sum, normalise, write, accumulate.
+
+    Computes responsibilities unless ``inputs.resp`` has rows (then accumulates those);
+    accumulates into ``outputs.part_T[b]``, ``outputs.part_nk[b]`` when ``part_T`` has columns.
+    With ``rows_from.mode`` INDEX_COUNT or INDEX_FILL it only builds the row index.
     """
-    top = acc[at]
-    for k in range(1, K):
-        top = max(top, acc[at + k])
-    total = 0.0
-    for k in range(K):
-        acc[at + k] = exp_nonpositive(acc[at + k] - top)
-        total += acc[at + k]
-    inverse = 1.0 / total
-    for k in range(K):
-        acc[at + k] *= inverse
-    for k in range(K, LANES * ((K + LANES - 1) // LANES)):
-        acc[at + k] = 0.0
-    return top, total
+    X = inputs.X
+    N, D = X.shape
+    KP = inputs.bias.shape[0]
+    stride = list_stride(D)
+    work = work_buffers(0 if rows_from.mode == INDEX_READ else LIST_ROWS * stride, KP)
+    read_resp = inputs.resp.shape[0] > 0
+    accumulate = outputs.part_T.shape[1] > 0
+    for b in range(first_block, stop_block):
+        T = outputs.part_T[b]
+        nk = outputs.part_nk[b]
+        for i in range(T.shape[0]):  # loops: a slice assignment compiled ~0.5 s longer
+            T[i] = 0.0
+        for k in range(KP):
+            nk[k] = 0.0
+        seen = vzero()  # bits of the bytes seen so far (the 0/1 check), carried as a vector
+        last_row = min(N, (b + 1) * inputs.block_rows)
+        for first in range(b * inputs.block_rows, last_row, LIST_ROWS):
+            rows = min(LIST_ROWS, last_row - first)
+            lst, seen = list_block(X, first, rows, KP, stride, rows_from, work, seen)
+            if rows_from.mode == INDEX_COUNT or rows_from.mode == INDEX_FILL:
+                index_rows(rows_from.mode, first, rows, lst, work.starts, work.counts, rows_from.starts,
+                           rows_from.offsets)
+                continue
+            if read_resp:
+                copy_resp(work, rows, KP, inputs.resp, first)
+            else:
+                table_sums(inputs.lut, inputs.bias, lst, work.starts, work.counts, rows, work.acc)
+                normalise_block(work, rows, KP, inputs.n_components)
+                if outputs.resp.shape[0] > 0:
+                    write_resp(work, rows, KP, outputs.resp, first)
+                if outputs.log_prob_norm.shape[0] > 0:
+                    write_log_prob_norm(work, rows, outputs.log_prob_norm, first)
+            if accumulate:
+                accumulate_block(work, lst, rows, KP, inputs.n_components, inputs.sample_weight, first, T, nk)
+        outputs.seen_high_bits[b] = any_above_one(seen)
 
 
-@numba.njit(**JIT_OPTIONS)
-def _normalise8_rows(acc, at, KP, K, scratch, tops, totals, i):
-    """Normalise 8 rows at once (K <= 16): rows ``i .. i + 7``, starting at ``acc[at]``, KP lanes each.
-
-    The rows are transposed into ``scratch`` (one vector per component, a lane per row), so
-    the max, ``exp``, sum and division run on K vectors of 8 rows with no horizontal
-    operations, and with K exponentials of 8 lanes for 8 rows instead of KP.  Writes
-    ``tops[i:i + 8]``, ``totals[i:i + 8]`` and the responsibilities back into ``acc`` (pad lanes 0).
-    """
-    halves = KP // LANES
-    for h in range(halves):
-        vtranspose8(acc, at + h * LANES, KP, scratch, h * LANES * LANES, LANES)
-    top = vload(scratch, 0)
-    for k in range(1, K):
-        top = vmax(top, vload(scratch, k * LANES))
-    total = vzero()
-    for k in range(K):
-        e = vexp_shifted(vload(scratch, k * LANES), top)
-        vstore(e, scratch, k * LANES)
-        total = vadd(total, e)
-    inverse = vdiv(vsplat(1.0), total)
-    for k in range(K):
-        vstore(vmul(vload(scratch, k * LANES), inverse), scratch, k * LANES)
-    for k in range(K, KP):
-        vstore(vzero(), scratch, k * LANES)
-    for h in range(halves):
-        vtranspose8(scratch, h * LANES * LANES, LANES, acc, at + h * LANES, KP)
-    vstore(top, tops, i)
-    vstore(total, totals, i)
+#: The one compiled build of the pass (serial, ``nogil``): :func:`run_blocks` runs it on ranges
+#: of blocks in threads (a ``parallel=True`` build compiled in twice the time, ran no faster).
+table_pass = build_serial(_table_pass_body)
 
 
 def _build_table_body(weights, lut):
@@ -171,10 +167,10 @@ def _build_table_body(weights, lut):
     KP = weights.shape[1]
     n_groups = weights.shape[0] // 4
     for q in range(n_groups):
-        base = q * 16 * KP
+        base = q * CODES * KP
         for k in range(KP):
             lut[base + k] = 0.0
-        for code in range(1, 16):
+        for code in range(1, CODES):
             low_bit = 0
             while not (code >> low_bit) & 1:
                 low_bit += 1
@@ -184,264 +180,16 @@ def _build_table_body(weights, lut):
                 lut[row + k] = lut[rest + k] + weights[4 * q + low_bit, k]
 
 
-@numba.njit(**JIT_OPTIONS)
-def table_sums(lut, bias, lst, starts, counts, rows, acc):
-    """Log-joints of listed rows: ``acc[i * KP:(i + 1) * KP] = bias + sum of the listed table rows``.
-
-    Row ``i`` lists ``lst[starts[i]:starts[i] + counts[i]]``.
-
-    Two chains of up to 16 lanes each, entries alternating between them (MNIST, K = 10, one
-    thread: 4.1 ms for the sums against 5.6 ms with one chain).
-    """
-    KP = bias.shape[0]
-    for i in range(rows):
-        # max(..., 0) tells LLVM that j >= 0, so lst[j] needs no negative-index wraparound code
-        # (MNIST train, K = 10, one thread: sums 3.2 -> 2.9 ms)
-        start = max(starts[i], 0)
-        stop = start + counts[i]
-        for c in range(0, KP, 2 * LANES):
-            two = c + LANES < KP
-            low0 = vload(bias, c)
-            low1 = vload(bias, c + LANES) if two else vzero()
-            high0 = vzero()
-            high1 = vzero()
-            j = start
-            while j + 1 < stop:
-                first = lst[j] + c
-                second = lst[j + 1] + c
-                low0 = vadd_load(low0, lut, first)
-                high0 = vadd_load(high0, lut, second)
-                if two:
-                    low1 = vadd_load(low1, lut, first + LANES)
-                    high1 = vadd_load(high1, lut, second + LANES)
-                j += 2
-            if j < stop:
-                low0 = vadd_load(low0, lut, lst[j] + c)
-                if two:
-                    low1 = vadd_load(low1, lut, lst[j] + c + LANES)
-            vstore(vadd(low0, high0), acc, i * KP + c)
-            if two:
-                vstore(vadd(low1, high1), acc, i * KP + c + LANES)
-
-
-def _table_pass_body(first_block, stop_block, X, lut, bias, sample_weight, n_components, block_rows, part_T,
-                     part_nk, gamma, log_norm, seen_high_bits, accumulate, write_resp, read_resp, index_mode,
-                     index_starts, index_offsets):
-    """Rows in fixed blocks: list, log-joint by table, normalise; optionally keep and accumulate.
-
-    ``write_resp``: responsibilities into ``gamma[n]``.  ``accumulate``: weighted
-    responsibilities into the block's partial pattern table ``part_T[b]`` and mass
-    ``part_nk[b]`` (the fused EM pass, :mod:`bmm_numba._em_lut`).  ``read_resp``: no E-step;
-    accumulate the responsibilities given in ``gamma`` (an M-step from any responsibilities, as
-    at initialisation).  ``log_norm`` of length 0: the log-normalisers are not needed (no ``log``
-    per row).  One body serves all three, and building and reading the row index
-    (``index_mode``, :func:`build_row_index`): each extra kernel cost ~1 s more of cold compile
-    in the first ``fit``.
-
-    Within a block, :data:`LIST_ROWS` rows are listed first, then summed: alternating list and
-    sums row by row took 9.7 ms against 7.3 ms (MNIST train, K = 10, one thread).  Blocks
-    ``first_block .. stop_block - 1``: :func:`run_table_pass` splits the blocks over threads.
-    """
-    N, D = X.shape
-    KP = bias.shape[0]
-    want_log = log_norm.shape[0] > 0
-    stride = list_stride(D)
-    # work buffers: once per call, not per block (235 blocks with a zeroed acc each cost ~0.15 ms
-    # of an MNIST E-step, one thread); every lane read is written first in each block
-    buffer = np.empty(0 if index_mode == INDEX_READ else LIST_ROWS * stride, np.int32)
-    starts = np.empty(LIST_ROWS, np.int64)
-    counts = np.empty(LIST_ROWS, np.int64)
-    acc = np.empty(LIST_ROWS * KP)  # log-joints, then responsibilities, KP lanes a row
-    tops = np.zeros(LIST_ROWS)  # per row: logsumexp = top + log(total)
-    totals = np.ones(LIST_ROWS)  # lanes past the last row of a block stay positive for vlog
-    scratch = np.empty(2 * LANES * LANES)  # 8 rows transposed: a vector per component
-    for b in range(first_block, stop_block):
-        T = part_T[b]
-        nk = part_nk[b]
-        for i in range(T.shape[0] if accumulate else 0):
-            T[i] = 0.0
-        for k in range(KP):
-            nk[k] = 0.0
-        seen = vzero()  # bits of the bytes seen so far (the 0/1 check), carried as a vector
-        first_row = b * block_rows
-        last_row = min(N, first_row + block_rows)
-        for first in range(first_row, last_row, LIST_ROWS):
-            rows = min(LIST_ROWS, last_row - first)
-            if index_mode == INDEX_READ:
-                lst = index_offsets
-                for i in range(rows):
-                    starts[i] = index_starts[first + i]
-                    counts[i] = index_starts[first + i + 1] - starts[i]
-            else:
-                lst = buffer
-                seen = list_rows(X, first, rows, KP, lst, stride, counts, seen)
-                for i in range(rows):
-                    starts[i] = i * stride
-                if index_mode != LIST_FROM_X:
-                    index_rows(index_mode, first, rows, lst, starts, counts, index_starts, index_offsets)
-                    continue
-            if read_resp:
-                for i in range(rows):
-                    for k in range(n_components):
-                        acc[i * KP + k] = gamma[first + i, k]
-            else:
-                table_sums(lut, bias, lst, starts, counts, rows, acc)
-                # normalising in a loop of its own lets rows overlap: inside the sums loop, each
-                # row's exp/sum/divide chain (~200 cycles of latency) ran alone.  K <= 16: 8 rows
-                # at a time, transposed (MNIST train, K = 10, one thread: ~0.95 ms against
-                # ~1.25 ms row by row; the 4 transposes per 8 rows cost about half of what the
-                # vector maths saves); the rows that complete the last 8 are zeros, never read
-                if KP <= 2 * LANES:
-                    for i in range(rows * KP, (rows + (-rows) % LANES) * KP):
-                        acc[i] = 0.0
-                    for i in range(0, rows, LANES):
-                        _normalise8_rows(acc, i * KP, KP, n_components, scratch, tops, totals, i)
-                else:
-                    for i in range(rows):
-                        tops[i], totals[i] = _normalise_into(acc, i * KP, n_components)
-                for i in range(rows if write_resp else 0):
-                    # vector stores, the last one masked to the row's end (the last 2 lanes of
-                    # K = 10 as scalar stores: ~0.15 ms more on MNIST train, one thread)
-                    for c in range(0, n_components, LANES):
-                        vstore_first(vload(acc, i * KP + c), gamma, (first + i) * n_components + c,
-                                     min(LANES, n_components - c))
-                if want_log:  # 8 rows at a time (a libm call per row cost ~1 ms per MNIST pass)
-                    for i in range(0, rows, LANES):
-                        vstore(vadd(vload(tops, i), vlog(vload(totals, i))), tops, i)
-                    for i in range(rows):
-                        log_norm[first + i] = tops[i]
-            for i in range(rows if accumulate else 0):
-                w = sample_weight[first + i]
-                at = i * KP
-                start = max(starts[i], 0)  # j >= 0: no wraparound code for lst[j] (as in table_sums)
-                stop = start + counts[i]
-                for k in range(n_components):
-                    acc[at + k] *= w
-                    nk[k] += acc[at + k]
-                tail = n_components - (KP - LANES)  # useful lanes of the last vector
-                if tail <= 2:
-                    # one or two useful lanes in the last vector (K = 10: two): a 2-lane add for
-                    # them, in the same loop, as an 8-lane add stores 64 bytes for them and Zen 4
-                    # stores 32 bytes a cycle (MNIST, K = 10, one thread: pass 13.2 -> 12.6 ms
-                    # with two scalar adds, 13.0 -> 11.5 ms with the 2-lane add instead; a
-                    # 2-lane add in the sums as well measured no faster)
-                    r = vload(acc, at)
-                    t = pload(acc, at + KP - LANES)  # a pad lane holds 0 and adds 0
-                    for j in range(start, stop):
-                        offset = lst[j]
-                        if KP > LANES:
-                            vstore(vadd_load(r, T, offset), T, offset)
-                            for c in range(LANES, KP - LANES, LANES):
-                                vstore(vadd_load(vload(acc, at + c), T, offset + c), T, offset + c)
-                        pstore(padd_load(t, T, offset + KP - LANES), T, offset + KP - LANES)
-                else:
-                    for c in range(0, KP, LANES):
-                        r = vload(acc, at + c)
-                        for j in range(start, stop):
-                            offset = lst[j] + c
-                            vstore(vadd_load(r, T, offset), T, offset)
-        seen_high_bits[b] = any_above_one(seen)
-
-
-_build_table = build_serial_and_parallel(_build_table_body)[0]  # small: always serial
-# one build: threads run it on ranges of blocks (bmm_numba._threads.run_blocks)
-_table_pass = build_serial_and_parallel(_table_pass_body)[0]
-
-
-def table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, *, gamma=None,
-                         sample_weight=None, given_resp=None, want_log_norm=True, index=None,
-                         index_mode=None):
-    """Build the argument tuple of :func:`_table_pass_body` (the one place that lists it).
-
-    ``gamma``: where to write responsibilities.  ``given_resp``: responsibilities to accumulate
-    instead of computing them (``lut`` is then not read).  Accumulates into ``part_T`` unless it
-    has no columns.  Outputs ``log_norm`` (empty unless ``want_log_norm`` and no ``given_resp``)
-    and ``seen_high_bits`` are arguments 10 and 11.  ``index``: ``(starts, offsets)`` of
-    :func:`build_row_index`, read instead of listing the rows of X (``index_mode`` overrides:
-    building the index).
-    """
-    N = X.shape[0]
-    weights = np.ones(N) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
-    if given_resp is not None:
-        out = np.ascontiguousarray(given_resp, dtype=np.float64)
-    else:
-        out = np.empty((1, n_components)) if gamma is None else gamma
-    log_norm = np.empty(N if want_log_norm and given_resp is None else 0)
-    seen_high_bits = np.zeros(part_nk.shape[0], dtype=np.bool_)
-    return (X, lut, bias, weights, n_components, block_rows, part_T, part_nk, out, log_norm, seen_high_bits,
-            part_T.shape[1] > 0, gamma is not None, given_resp is not None, *_index_arguments(index, index_mode))
-
-
-def _index_arguments(index, index_mode):
-    if index is None:
-        return LIST_FROM_X, np.empty(0, np.int64), np.empty(0, np.int32)
-    starts, offsets = index
-    return (INDEX_READ if index_mode is None else index_mode), starts, offsets
-
-
-def build_row_index(X, n_components, *, parallel=True):
-    """List the table offsets of every row once: ``(starts, offsets)``, a CSR-like row index.
-
-    Row ``n`` of X lists ``offsets[starts[n]:starts[n + 1]]``: the nibble-table offsets (for
-    ``n_components`` lanes padded to a multiple of 8) of its non-zero 4-pixel groups.  An EM
-    fit builds it once and every iteration's pass reads it instead of scanning X (listing is
-    ~3 of the ~9 ms of one single-thread E-step on MNIST train).  Size: 4 bytes per non-zero
-    group (10.7 MB on MNIST train), plus 8 per row.  Raises ``ValueError`` if X holds a value
-    other than 0 and 1.
-    """
-    N, D = X.shape
-    KP, _ = table_layout(n_components, D)
-    bias = np.zeros(KP)
-    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    parts = (np.empty((n_blocks, 0)), np.empty((n_blocks, KP)))
-    starts = np.zeros(N + 1, np.int64)
-    run_table_pass(X, np.empty(0), bias, n_components, BLOCK_ROWS, *parts, parallel=parallel,
-                   want_log_norm=False, index=(starts, np.empty(0, np.int32)), index_mode=INDEX_COUNT)
-    np.cumsum(starts, out=starts)
-    if starts[-1] >= 2**31 // KP:
-        raise ValueError("X has too many non-zero pixel groups for a 32-bit row index")
-    offsets = np.empty(starts[-1], np.int32)
-    run_table_pass(X, np.empty(0), bias, n_components, BLOCK_ROWS, *parts, parallel=parallel,
-                   want_log_norm=False, index=(starts, offsets), index_mode=INDEX_FILL)
-    return starts, offsets
-
-
-def run_table_pass(X, lut, bias, n_components, block_rows, part_T, part_nk, *, parallel=True, **options):
-    """Run :func:`_table_pass_body` with :func:`table_pass_arguments` (``options``: its keywords).
-
-    Returns ``log p(x_n)``, shape (n_samples,) (empty with ``given_resp`` or
-    ``want_log_norm=False``).  Raises ``ValueError`` if X held a value other than 0 and 1
-    (checked after the pass, before anything is returned).  ``parallel``: blocks split over
-    ``numba.get_num_threads()`` threads (:func:`bmm_numba._threads.run_blocks`) from
-    :data:`THREADS_MIN_WORK` on.
-    """
-    args = table_pass_arguments(X, lut, bias, n_components, block_rows, part_T, part_nk, **options)
-    N, D = X.shape
-    run_blocks(_table_pass, part_nk.shape[0], args, parallel=parallel and N * D * bias.shape[0] >= THREADS_MIN_WORK)
-    log_norm, seen_high_bits = args[9], args[10]
-    if seen_high_bits.any():
-        raise ValueError("X must contain only 0 and 1; found values greater than 1")
-    return log_norm
-
-
-def table_layout(n_components, n_features):
-    """``(KP, n_entries)``: lanes per entry (K padded to a multiple of 8) and table length.
-
-    The table (and each partial pattern table of the fused pass) holds ``16 * KP`` floats for
-    every group of 4 pixels, with the pixels padded to a multiple of 8 (whole words).
-    """
-    KP = LANES * ((n_components + LANES - 1) // LANES)
-    return KP, 8 * ((n_features + 7) // 8) // 4 * 16 * KP
+_build_table = build_serial(_build_table_body)  # small: serial only
 
 
 def prepare_table(mu, pi):
-    """``(lut, bias)`` for :func:`table_sums`: the look-up table and the padded bias, 64-byte aligned."""
+    """``(lut, bias)``: the look-up table (:mod:`.layout`) and the padded bias, 64-byte aligned."""
     K, D = mu.shape
     KP, n_entries = table_layout(K, D)
-    D_pad = 8 * ((D + 7) // 8)
     # the logs in NumPy: its vectorised log is ~4x faster than Numba's scalar calls here
     log_1m_mu = np.log1p(-mu)
-    weights = np.zeros((D_pad, KP))
+    weights = np.zeros((padded_features(D), KP))
     weights[:D, :K] = (np.log(mu) - log_1m_mu).T
     bias = _aligned_empty(KP)
     bias[:] = -np.inf  # pad lanes: -inf, so they get responsibility exp(-inf) = 0
@@ -451,8 +199,8 @@ def prepare_table(mu, pi):
     return lut, bias
 
 
-#: :func:`prepare_table`, reusing the last table for equal ``(mu, pi)`` (:mod:`bmm_numba._param_cache`):
-#: the E-step's calls only.  An EM pass gets new parameters every iteration and builds its table directly.
+#: :func:`prepare_table` reusing the last table for equal ``(mu, pi)``: the E-step's calls only
+#: (an EM pass gets new parameters every iteration and builds its table directly).
 _prepared_table = cached(prepare_table)
 
 
@@ -463,8 +211,50 @@ def _aligned_empty(size):
     return raw[start:start + size]
 
 
+def pass_inputs(X, lut, bias, n_components, block_rows, *, resp=None, sample_weight=None):
+    """:class:`PassInputs` with empty placeholders for what the mode does not read."""
+    resp = np.empty((0, n_components)) if resp is None else np.ascontiguousarray(resp, dtype=np.float64)
+    weights = np.ones(X.shape[0]) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    return PassInputs(X, lut, bias, resp, weights, n_components, block_rows)
+
+
+def pass_outputs(n_blocks, KP, n_components, *, resp=None, log_prob_norm=None, n_entries=0):
+    """:class:`PassOutputs`: ``resp`` and ``log_prob_norm`` as given (or empty), partial tables of ``n_entries``."""
+    return PassOutputs(np.empty((0, n_components)) if resp is None else resp,
+                       np.empty(0) if log_prob_norm is None else log_prob_norm,
+                       np.empty((n_blocks, n_entries)), np.empty((n_blocks, KP)), np.zeros(n_blocks, dtype=np.bool_))
+
+
+def row_source(index=None, mode=None):
+    """:class:`RowSource`: list from X (``index`` None), or read ``index = (starts, offsets)``."""
+    if index is None:
+        return RowSource(LIST_FROM_X, np.empty(0, np.int64), np.empty(0, np.int32))
+    return RowSource(INDEX_READ if mode is None else mode, *index)
+
+
+def run_table_pass(inputs, outputs, rows_from, *, parallel=True):
+    """Run :func:`table_pass` over all blocks; raise ``ValueError`` if X held a value above 1.
+
+    ``parallel``: blocks split over ``numba.get_num_threads()`` threads from
+    :data:`THREADS_MIN_WORK` steps on.  The check runs after the pass, before anything is returned.
+    """
+    N, D = inputs.X.shape
+    run_blocks(table_pass, outputs.part_nk.shape[0], (inputs, outputs, rows_from),
+               parallel=parallel and N * D * inputs.bias.shape[0] >= THREADS_MIN_WORK)
+    if outputs.seen_high_bits.any():
+        raise ValueError("X must contain only 0 and 1; found values greater than 1")
+
+
+def e_step_arguments(X, lut, bias, resp, *, log_prob_norm=None, index=None):
+    """Return ``(inputs, outputs, rows_from)`` of an E-step pass writing ``resp`` (and ``log_prob_norm``)."""
+    n_blocks = (X.shape[0] + BLOCK_ROWS - 1) // BLOCK_ROWS
+    K = resp.shape[1]
+    return (pass_inputs(X, lut, bias, K, BLOCK_ROWS),
+            pass_outputs(n_blocks, bias.shape[0], K, resp=resp, log_prob_norm=log_prob_norm), row_source(index))
+
+
 def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
-    """Responsibilities by the look-up-table kernel, on validated shapes.
+    """Responsibilities by the table kernel, on validated shapes.
 
     Parameters
     ----------
@@ -476,42 +266,110 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
         Split the row blocks over threads from :data:`THREADS_MIN_WORK` steps on (True or
         None), or run them all in the calling thread (False).
     return_log_norm : bool, default=False
-        Also return ``log p(x_n)``.
+        Also return ``log_prob_norm``.
     index : tuple, optional
         ``build_row_index(X, n_components)``: the rows' lists, read instead of scanning X.
 
     Returns
     -------
-    gamma : ndarray of shape (n_samples, n_components)
-    log_norm : ndarray of shape (n_samples,), only if ``return_log_norm``
+    resp : ndarray of shape (n_samples, n_components)
+    log_prob_norm : ndarray of shape (n_samples,), only if ``return_log_norm``
 
     Raises
     ------
     ValueError
         If ``X`` holds a value other than 0 and 1.
     """
-    N, D = X.shape
-    K = mu.shape[0]
     lut, bias = _prepared_table(mu, pi)
-    gamma = np.empty((N, K))
-    n_blocks = (N + BLOCK_ROWS - 1) // BLOCK_ROWS
-    if parallel is None:  # threads from THREADS_MIN_WORK on: run_table_pass decides
-        parallel = True
-    log_norm = run_table_pass(X, lut, bias, K, BLOCK_ROWS, np.empty((n_blocks, 0)), np.empty((n_blocks, bias.shape[0])),
-                              gamma=gamma, parallel=parallel, want_log_norm=return_log_norm, index=index)
-    return (gamma, log_norm) if return_log_norm else gamma
+    resp = np.empty((X.shape[0], mu.shape[0]))
+    log_prob_norm = np.empty(X.shape[0]) if return_log_norm else None
+    run_table_pass(*e_step_arguments(X, lut, bias, resp, log_prob_norm=log_prob_norm, index=index),
+                   parallel=parallel is not False)
+    return (resp, log_prob_norm) if return_log_norm else resp
 
 
-def numba_fastest(X, mu, pi, *, return_log_norm=False, values_checked=True, parallel=None, index=None):
-    """Registry entry ``"numba"``: the table kernel, or the per-pixel one for few rows.
+def build_row_index(X, n_components, *, parallel=True):
+    """List the table offsets of every row once: ``(starts, offsets)``, or None without the table kernel.
 
-    Below :data:`LUT_MIN_ROWS` rows, building the table costs more than it saves and the
-    ``numba_ones`` kernel runs.  ``values_checked=False`` means the caller deferred the 0/1 check
-    of uint8 ``X`` to this function.  ``parallel``: as in :func:`lut_e_step` (``False`` runs the
-    serial ``nogil`` builds, for Dask tasks and thread pools); ``index``: as in :func:`lut_e_step`.
+    Row ``n`` of X lists ``offsets[starts[n]:starts[n + 1]]`` (:mod:`.layout`).  An EM fit builds
+    it once and every pass reads it instead of scanning X (listing is ~3 of the ~9 ms of a
+    single-thread MNIST E-step).  4 bytes per non-zero group (10.7 MB on MNIST train), plus 8 per
+    row.  Raises ``ValueError`` if X holds a value other than 0 and 1.
     """
-    if X.shape[0] < LUT_MIN_ROWS:
-        if not values_checked and X.max() > 1:
-            raise ValueError("X must contain only 0 and 1; found values greater than 1")
+    return with_fallback(lambda: _build_row_index(X, n_components, parallel), lambda: _check_binary(X))
+
+
+def _build_row_index(X, n_components, parallel):
+    N, D = X.shape
+    KP, _ = table_layout(n_components, D)
+    inputs = pass_inputs(X, np.empty(0), np.zeros(KP), n_components, BLOCK_ROWS)
+    outputs = pass_outputs((N + BLOCK_ROWS - 1) // BLOCK_ROWS, KP, n_components)
+    starts = np.zeros(N + 1, np.int64)
+    run_table_pass(inputs, outputs, row_source((starts, np.empty(0, np.int32)), INDEX_COUNT), parallel=parallel)
+    np.cumsum(starts, out=starts)
+    if starts[-1] >= 2**31 // KP:
+        raise ValueError("X has too many non-zero pixel groups for a 32-bit row index")
+    offsets = np.empty(starts[-1], np.int32)
+    run_table_pass(inputs, outputs, row_source((starts, offsets), INDEX_FILL), parallel=parallel)
+    return starts, offsets
+
+
+def table_e_step(X, mu, pi, *, return_log_norm=False, values_checked=True, parallel=None, index=None):
+    """Registry entry ``"numba"``: the table kernel, or ``numba_ones`` for few rows or no table kernel.
+
+    Below :data:`LUT_MIN_ROWS` rows, building the table costs more than it saves.  Where the
+    table kernel cannot compile, ``numba_ones`` runs after one ``RuntimeWarning``.
+    ``values_checked=False``: the caller deferred the 0/1 check of uint8 ``X`` to this function.
+    ``parallel``: as in :func:`lut_e_step` (``False`` runs the serial ``nogil`` builds, for Dask
+    tasks and thread pools); ``index``: as in :func:`lut_e_step`.
+    """
+
+    def ones():
+        if not values_checked:
+            _check_binary(X)
         return run_compiled("numba_ones", X, mu, pi, parallel=parallel, return_log_norm=return_log_norm)
-    return lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm, index=index)
+
+    if X.shape[0] < LUT_MIN_ROWS:
+        return ones()
+    return with_fallback(lambda: lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm,
+                                            index=index), ones)
+
+
+#: The old name of :func:`table_e_step` (kept while other modules move to the new one).
+numba_fastest = table_e_step
+
+
+def _check_binary(X):
+    if X.size and X.max() > 1:
+        raise ValueError("X must contain only 0 and 1; found values greater than 1")
+
+
+# Why the table kernel cannot run here (None: it can): a compile error, or a big-endian host (rows
+# are read as little-endian 64-bit words).
+_unavailable = None if sys.byteorder == "little" else "a big-endian host"
+_warned = False
+
+
+def table_kernel_available():
+    """Return False once the table kernel failed to compile in this process (or on a big-endian host)."""
+    return _unavailable is None
+
+
+def with_fallback(table_call, fallback_call):
+    """Return ``table_call()``, or ``fallback_call()`` if the table kernel cannot compile here.
+
+    A Numba compile error (``TypingError``, ``LoweringError``, ...) is remembered: later calls go
+    straight to the fallback.  One ``RuntimeWarning`` per process says so.
+    """
+    global _unavailable, _warned
+    if _unavailable is None:
+        try:
+            return table_call()
+        except NumbaError as error:
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            _unavailable = f"{type(error).__name__}: {first_line}"
+    if not _warned:
+        _warned = True
+        warnings.warn(f"the table kernel cannot run on this target ({_unavailable}); kernel 'numba' runs "
+                      "the 'numba_ones' kernel and its statistics instead", RuntimeWarning, stacklevel=3)
+    return fallback_call()
