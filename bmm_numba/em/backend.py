@@ -21,7 +21,7 @@ from ..kernels import sparse as _sparse
 from ..kernels.e_step_numba import COMPILED_KERNELS, run_compiled
 from ..kernels.m_step import STATS_IMPLEMENTATIONS
 from ..kernels.registry import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
-from ..kernels.table.e_step import LUT_MIN_ROWS, numba_fastest
+from ..kernels.table.e_step import LUT_MIN_ROWS, table_e_step
 from ..kernels.table.em_pass import lut_em_pass, lut_stats
 
 __all__ = ["Backend", "KERNEL_CHOICES", "kernel_name", "resolve_backend"]
@@ -91,11 +91,11 @@ def _composed(e_step, stats):
 def _dense_e_step(name, parallel):
     """Dense E-step of registry kernel ``name``."""
     threads = None if parallel else False  # None: the kernel chooses its threads by problem size
-    if name == "numba":  # numba_fastest runs the per-pixel kernel below LUT_MIN_ROWS rows
+    if name == "numba":  # table_e_step runs the per-pixel kernel below LUT_MIN_ROWS rows
 
         def e_step(data, mu, pi):
             index = data.row_index(len(pi), parallel) if data.n_samples >= LUT_MIN_ROWS else None
-            return numba_fastest(data.X, mu, pi, parallel=threads, return_log_norm=True, index=index)
+            return table_e_step(data.X, mu, pi, parallel=threads, return_log_norm=True, index=index)
 
         return e_step
     if name in COMPILED_KERNELS:

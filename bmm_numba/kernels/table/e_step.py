@@ -54,7 +54,6 @@ from .listing import (
 
 __all__ = [
     "table_e_step",
-    "numba_fastest",
     "lut_e_step",
     "prepare_table",
     "build_row_index",
@@ -333,10 +332,6 @@ def table_e_step(X, mu, pi, *, return_log_norm=False, values_checked=True, paral
         return ones()
     return with_fallback(lambda: lut_e_step(X, mu, pi, parallel=parallel, return_log_norm=return_log_norm,
                                             index=index), ones)
-
-
-#: The old name of :func:`table_e_step` (kept while other modules move to the new one).
-numba_fastest = table_e_step
 
 
 def _check_binary(X):
