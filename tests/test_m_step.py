@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import bmm_numba
 from bmm_numba import M_STEPS, _m_step, _missing, _sparse, mixture
 
-from . import _oracle_em as oracle
+from . import oracle
 
 
 def binary(rng, n=3000, d=40, p=0.3):

@@ -14,13 +14,9 @@ from bmm_numba import E_STEPS
 from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS, run_compiled
 from bmm_numba.kernels.validation import check_e_step_inputs
 
+from .problems import mnist_like
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mnist_like(rng, n=3000, d=784, k=10):
-    X = (rng.random((n, d)) < 0.17).astype(np.uint8)
-    mu = rng.uniform(0.25, 0.75, size=(k, d))
-    return X, mu, np.full(k, 1.0 / k)
 
 
 @pytest.mark.parametrize("kernel", list(COMPILED_KERNELS))
@@ -173,7 +169,7 @@ def test_import_and_run_without_a_usable_cache(cache_setting, tmp_path):
                     reason="caching needs the JIT and BMM_NUMBA_CACHE on")
 def test_jit_helper_degrades_to_no_cache_when_numba_cannot_locate_one():
     """A function with no cache locator (here: source from exec) makes enable_caching raise."""
-    from bmm_numba import _jit
+    from bmm_numba.kernels import jit as _jit
 
     namespace = {}
     exec("def double(x):\n    return 2 * x\n", namespace)
@@ -193,7 +189,7 @@ FORK_SCRIPT = textwrap.dedent(
     X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= THREADS_MIN_WORK
     mu, pi = rng.uniform(0.2, 0.8, (10, 300)), np.full(10, 0.1)
     before = E_STEPS["numba"](X, mu, pi)  # starts the block runner's worker thread
-    from bmm_numba import _threads
+    from bmm_numba.kernels import threads as _threads
     if _threads._POOL is None:  # the call ran in this thread alone: nothing to test
         sys.exit(4)
     pid = os.fork()
@@ -207,6 +203,7 @@ FORK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT or not hasattr(os, "fork"), reason="fork and the JIT needed")
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread: the block runner starts no thread")
 def test_table_kernel_threads_work_in_a_forked_child(tmp_path):
     """Run in a fresh interpreter (no OpenMP region has run there, so fork is allowed)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
