@@ -8,12 +8,16 @@ Every test gets its tier markers here, at collection, so test files need no deco
   compiled code's names, so a new test that starts a process is marked without a list);
 - ``mnist``: the test uses the root conftest's ``mnist_dir`` fixture (the real MNIST files);
 - ``slow``: listed in ``SLOW`` below (over ~2 s each with a warm Numba cache, measured with
-  ``--durations``).
+  ``--durations``);
+- ``nojit``: the modules in ``NOJIT_MODULES``, whose kernels also run as plain Python under
+  ``NUMBA_DISABLE_JIT=1`` (the tier that measures the kernels' coverage).
 
-``--fast`` deselects the tests marked ``slow``, ``subprocess``, ``dask`` or ``cli``: the tier to
-run after every edit, the same as ``-m "not slow and not subprocess and not dask and not cli"``.
+``--fast`` deselects the tests marked ``slow``, ``subprocess``, ``dask``, ``cli`` or ``mnist``: the
+tier to run after every edit, the same as
+``-m "not slow and not subprocess and not dask and not cli and not mnist"``.
 """
 
+import fnmatch
 import types
 from pathlib import Path
 
@@ -23,9 +27,12 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 MODULE_MARKS = {"test_cli.py": "cli", "test_dask.py": "dask"}
 PROCESS_NAMES = frozenset({"subprocess", "LocalCluster", "multiprocessing", "ProcessPoolExecutor", "fork"})
-NOT_FAST = ("slow", "subprocess", "dask", "cli")
+NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist")
+NOJIT_MODULES = ("test_e_step.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py", "test_m_step.py",
+                 "test_simd*.py")
 
-# Over ~2 s a call with a warm Numba cache on 2 cores (module -> test names, parameters included).
+# Over ~2 s a call with a warm Numba cache on 2 cores: module -> test names, each either a whole
+# function or one parametrisation ("test_x[a-b]").
 SLOW = {
     "test_e_step.py": {"test_table_kernel_on_all_mnist_training_rows"},
     "test_mixture.py": {
@@ -41,7 +48,14 @@ SLOW = {
 
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true", default=False,
-                     help="deselect tests marked slow, subprocess, dask or cli (the tier to run after every edit)")
+                     help="deselect tests marked slow, subprocess, dask, cli or mnist (run after every edit)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under ``--fast``, skip importing the modules whose every test is deselected (Dask alone: ~2 s)."""
+    if config.getoption("--fast") and MODULE_MARKS.get(collection_path.name) in NOT_FAST:
+        return Path(collection_path).resolve().parent == TESTS or None
+    return None
 
 
 def _code_names(code):
@@ -93,8 +107,10 @@ def pytest_collection_modifyitems(config, items):
         mnist = fixtures.get("mnist_dir")
         if mnist is not None and Path(mnist.__code__.co_filename).resolve().parent == rootdir:
             marks.add("mnist")
-        if getattr(item, "originalname", item.name) in SLOW.get(path.name, ()):
+        if {item.name, getattr(item, "originalname", item.name)} & SLOW.get(path.name, set()):
             marks.add("slow")
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in NOJIT_MODULES):
+            marks.add("nojit")
         for mark in sorted(marks):
             item.add_marker(mark)
         if config.getoption("--fast") and marks.intersection(NOT_FAST):

@@ -20,7 +20,9 @@ da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
-from bmm_numba import BernoulliMixture, _chunked, _dask  # noqa: E402
+from bmm_numba import BernoulliMixture  # noqa: E402
+from bmm_numba.em import blocks as _chunked  # noqa: E402
+from bmm_numba.estimator import dask as _dask  # noqa: E402
 
 ATOL = 1e-9
 PARAMS = {"tol": 0.0, "max_iter": 15}

@@ -37,7 +37,9 @@ def test_bad_values_raise(rng):
 
 
 def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch):
-    from bmm_numba import _e_step_lut, _em_lut, _threads
+    from bmm_numba.kernels import threads as _threads
+    from bmm_numba.kernels.table import e_step as _e_step_lut
+    from bmm_numba.kernels.table import em_pass as _em_lut
 
     X, mu, pi = check_e_step_inputs(*problem(rng, 5000, 100, 10, density=0.2))
     assert em_blocks(5000)[1] > 1  # several blocks, so the combine order matters

@@ -7,7 +7,11 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 import bmm_numba
-from bmm_numba import M_STEPS, _m_step, _missing, _sparse, mixture
+from bmm_numba import M_STEPS
+from bmm_numba.estimator import mixture
+from bmm_numba.kernels import m_step as _m_step
+from bmm_numba.kernels import missing as _missing
+from bmm_numba.kernels import sparse as _sparse
 
 from . import oracle
 

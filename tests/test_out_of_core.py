@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bmm_numba import BernoulliMixture, _chunked, _out_of_core
+from bmm_numba import BernoulliMixture
+from bmm_numba.em import blocks as _chunked
+from bmm_numba.estimator import memmap as _out_of_core
 
 ATOL = 1e-9
 
@@ -155,7 +157,7 @@ def test_partial_fit_after_fit_continues_and_fit_forgets_batches():
 
 def test_row_index_is_built_once_per_in_memory_fit_and_never_per_block(tmp_path, small_blocks, monkeypatch):
     """The EM passes' row index pays off only for data that many passes read."""
-    from bmm_numba import _mixture_data as mixture_data
+    from bmm_numba.em import data as mixture_data
 
     calls = []
     real = mixture_data.build_row_index

@@ -5,7 +5,8 @@ import threading
 import numpy as np
 import pytest
 
-from bmm_numba import E_STEPS, _param_cache
+from bmm_numba import E_STEPS
+from bmm_numba.kernels import param_cache as _param_cache
 from bmm_numba.kernels.table.e_step import LUT_MIN_ROWS
 
 from .oracle import responsibilities
