@@ -1,34 +1,114 @@
-"""Independent, readable reference E-step built from scipy only (no package code).
+"""The independent reference every test compares with: E-step, M-step and EM from NumPy and SciPy.
 
-``gamma[n, k] = pi_k prod_d Bernoulli(x_nd; mu_kd) / sum_j (...)``, computed as
-log-pmf sums and normalised with ``scipy.special.logsumexp``.
+Nothing here imports the package: the loops read as the maths, with log-pmfs from
+``scipy.stats.bernoulli`` and normalisation by ``scipy.special.logsumexp``, so the teaching
+kernels and the compiled ones are checked against the same readable formulas.
+
+``resp[n, k] = pi_k prod_d Bernoulli(x_nd; mu_kd) / sum_j (...)``. Missing values are NaN: a
+cell contributes to the likelihood only when it is observed, and the M-step divides each feature
+by the responsibility mass of the rows where that feature is observed.
 """
 
 import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import bernoulli
 
+EPS = 1e-10  # the documented clip of the means
+
 
 def log_joint(X, mu, pi):
-    """log pi_k + sum_d log Bernoulli(x_nd; mu_kd), shape (N, K)."""
+    """``log pi_k + sum over observed d of log Bernoulli(x_nd; mu_kd)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        0/1 values, NaN where missing.
+    mu : array-like of shape (n_components, n_features)
+    pi : array-like of shape (n_components,)
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_components)
+    """
     X = np.asarray(X, dtype=float)
     mu = np.asarray(mu, dtype=float)
     pi = np.asarray(pi, dtype=float)
-    N, K = X.shape[0], mu.shape[0]
-    out = np.empty((N, K))
+    observed = ~np.isnan(X)
+    x = np.where(observed, X, 0.0)
+    out = np.empty((X.shape[0], mu.shape[0]))
     with np.errstate(divide="ignore"):
         log_pi = np.log(pi)
-    for k in range(K):
-        out[:, k] = log_pi[k] + bernoulli.logpmf(X, mu[k][None, :]).sum(axis=1)
+    for k in range(mu.shape[0]):
+        cell = bernoulli.logpmf(x, mu[k][None, :])
+        out[:, k] = log_pi[k] + np.where(observed, cell, 0.0).sum(axis=1)
     return out
 
 
-def responsibilities(X, mu, pi):
-    """Reference responsibilities, shape (N, K)."""
+def e_step(X, mu, pi):
+    """Return ``(resp, log_prob_norm)``: shapes (n_samples, n_components) and (n_samples,)."""
     lj = log_joint(X, mu, pi)
-    return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+    log_prob_norm = logsumexp(lj, axis=1)
+    return np.exp(lj - log_prob_norm[:, None]), log_prob_norm
+
+
+def responsibilities(X, mu, pi):
+    """Reference responsibilities, shape (n_samples, n_components)."""
+    return e_step(X, mu, pi)[0]
 
 
 def log_likelihood_per_row(X, mu, pi):
-    """Reference log p(x_n), shape (N,)."""
-    return logsumexp(log_joint(X, mu, pi), axis=1)
+    """Reference ``log p(x_n)``, shape (n_samples,)."""
+    return e_step(X, mu, pi)[1]
+
+
+def m_step(X, resp, w, alpha):
+    """MAP means (clipped to ``[EPS, 1 - EPS]``) and weights.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        0/1 values, NaN where missing.
+    resp : ndarray of shape (n_samples, n_components)
+    w : ndarray of shape (n_samples,)
+        Sample weights.
+    alpha : float
+        Beta(alpha + 1, alpha + 1) prior on every mean.
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    """
+    X = np.asarray(X, dtype=float)
+    observed = (~np.isnan(X)).astype(float)
+    ones = np.where(observed > 0, X, 0.0)
+    rw = resp * w[:, None]
+    nk = rw.sum(axis=0)
+    mu = np.empty((resp.shape[1], X.shape[1]))
+    for k in range(resp.shape[1]):
+        mu[k] = (rw[:, k] @ ones + alpha) / (rw[:, k] @ observed + 2 * alpha)
+    return np.clip(mu, EPS, 1 - EPS), nk / w.sum()
+
+
+def log_prior(mu, alpha):
+    """``log Beta(alpha + 1, alpha + 1)`` density summed over every mean, up to a constant."""
+    return alpha * (np.log(mu) + np.log(1 - mu)).sum()
+
+
+def em(X, mu, pi, n_iter, alpha, w=None):
+    """Run ``n_iter`` iterations (E then M) from ``(mu, pi)``.
+
+    Returns
+    -------
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    bounds : ndarray of shape (n_iter,)
+        Weighted mean ``log p(x_n)`` before each M-step.
+    """
+    w = np.ones(np.shape(X)[0]) if w is None else np.asarray(w, dtype=float)
+    bounds = []
+    for _ in range(n_iter):
+        resp, log_prob_norm = e_step(X, mu, pi)
+        bounds.append(w @ log_prob_norm / w.sum())
+        mu, pi = m_step(X, resp, w, alpha)
+    return mu, pi, np.array(bounds)

@@ -9,16 +9,10 @@ from bmm_numba import E_STEPS, PRODUCTION_KERNELS, TEACHING_KERNELS, e_step
 from bmm_numba.datasets import load_mnist
 
 from .oracle import log_likelihood_per_row, responsibilities
+from .problems import random_problem
 
 ALL_KERNELS = list(E_STEPS)
 PURE_PYTHON = ("python_loops", "python_log")
-
-
-def random_problem(rng, n, d, k, low=0.05, high=0.95, density=0.3):
-    X = (rng.random((n, d)) < density).astype(np.uint8)
-    mu = rng.uniform(low, high, size=(k, d))
-    pi = rng.dirichlet(np.ones(k))
-    return X, mu, pi
 
 
 def test_registry_names_are_the_public_contract():

@@ -13,7 +13,7 @@ from bmm_numba.kernels import m_step as _m_step
 from bmm_numba.kernels import missing as _missing
 from bmm_numba.kernels import sparse as _sparse
 
-from . import _oracle_em as oracle
+from . import oracle
 
 
 def binary(rng, n=3000, d=40, p=0.3):

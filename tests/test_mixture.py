@@ -16,7 +16,7 @@ from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture, select_n_components
 from bmm_numba.em.progress import ProgressMonitor
 from bmm_numba.kernels.jit import JIT_DISABLED
 
-from . import _oracle_em as oracle
+from . import oracle
 
 KERNELS = ("auto",) + PRODUCTION_KERNELS
 

@@ -11,14 +11,9 @@ from bmm_numba import BernoulliMixture
 from bmm_numba.em import blocks
 from bmm_numba.estimator import memmap
 
+from .problems import mixture_rows as _mixture_data
+
 ATOL = 1e-9
-
-
-def _mixture_data(seed=0, n=1500, d=20, k=3):
-    rng = np.random.default_rng(seed)
-    mu = rng.uniform(0.05, 0.95, (k, d))
-    z = rng.integers(0, k, n)
-    return (rng.random((n, d)) < mu[z]).astype(np.uint8)
 
 
 def _fit(X, sample_weight=None, **params):

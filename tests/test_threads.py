@@ -14,13 +14,9 @@ from bmm_numba import E_STEPS
 from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS, run_compiled
 from bmm_numba.kernels.validation import check_e_step_inputs
 
+from .problems import mnist_like
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mnist_like(rng, n=3000, d=784, k=10):
-    X = (rng.random((n, d)) < 0.17).astype(np.uint8)
-    mu = rng.uniform(0.25, 0.75, size=(k, d))
-    return X, mu, np.full(k, 1.0 / k)
 
 
 @pytest.mark.parametrize("kernel", list(COMPILED_KERNELS))
@@ -207,6 +203,7 @@ FORK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT or not hasattr(os, "fork"), reason="fork and the JIT needed")
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one Numba thread: the block runner starts no thread")
 def test_table_kernel_threads_work_in_a_forked_child(tmp_path):
     """Run in a fresh interpreter (no OpenMP region has run there, so fork is allowed)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
