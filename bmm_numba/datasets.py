@@ -251,9 +251,19 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _magic(path):
+def _check_magic(path, kind):
+    """Return ``Path(path)`` if the file starts as a ``kind`` ("npy" or "npz") file should."""
+    path = Path(path)
     with open(path, "rb") as fh:
-        return fh.read(6)
+        magic = fh.read(6)
+    names = {"npy": (_NPY_MAGIC, "a .npy file", "no NumPy header"), "npz": (_ZIP_MAGIC, "an .npz archive",
+                                                                          "no zip header")}
+    other = "npz" if kind == "npy" else "npy"
+    if magic.startswith(names[other][0]):
+        raise ValueError(f"{path}: is {names[other][1]}, not {names[kind][1]}")
+    if not magic.startswith(names[kind][0]):
+        raise ValueError(f"{path}: not {names[kind][1]} ({names[kind][2]})")
+    return path
 
 
 def _check_npy_size(fh, stored, where):
@@ -294,12 +304,7 @@ def load_npy(path):
     image_shape : tuple of (int, int) or None
         ``(height, width)`` when the file held 3-D images.
     """
-    path = Path(path)
-    magic = _magic(path)
-    if magic.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path}: is an .npz archive, not a .npy file")
-    if not magic.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path}: not a .npy file (no NumPy header)")
+    path = _check_magic(path, "npy")
     with open(path, "rb") as fh:
         _check_npy_size(fh, os.fstat(fh.fileno()).st_size, path)
     try:
@@ -326,12 +331,7 @@ def open_npz(path):
     archive : numpy.lib.npyio.NpzFile
         Read its arrays with :func:`npz_member`.
     """
-    path = Path(path)
-    magic = _magic(path)
-    if magic.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path}: is a .npy file, not an .npz archive")
-    if not magic.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path}: not an .npz archive (no zip header)")
+    path = _check_magic(path, "npz")
     fh = open(path, "rb")
     try:  # np.load leaks its file when the zip directory is damaged: own the file here
         return np.lib.npyio.NpzFile(fh, own_fid=True, allow_pickle=False)

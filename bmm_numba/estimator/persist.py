@@ -185,13 +185,16 @@ def read_model(path):
 def load_model(path):
     """Load a :class:`~bmm_numba.BernoulliMixture` written by :meth:`~bmm_numba.BernoulliMixture.save`.
 
+    ``read_model(path)[0]``: the estimator without the writer's metadata.
+
     Parameters
     ----------
     path : str or path-like
+        A model file.
 
     Returns
     -------
-    est : BernoulliMixture
+    BernoulliMixture
         Fitted, validated; predicts, scores and samples as the saved estimator did.
     """
     return read_model(path)[0]
