@@ -389,7 +389,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return self
 
     # ----------------------------------------------------------------------------------------
-    # prediction
+    # the model file (bmm_numba.estimator.persist) and the fitted parameters' check
     # ----------------------------------------------------------------------------------------
 
     def save(self, file, **metadata):
@@ -426,6 +426,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         check_is_fitted(self, ("means_", "weights_"))
         return check_fitted_parameters(self.means_, self.weights_, getattr(self, "n_features_in_", None),
                                        self.n_components)
+
+    # ----------------------------------------------------------------------------------------
+    # prediction
+    # ----------------------------------------------------------------------------------------
 
     def _estimate(self, X):
         """``(resp, log_prob_norm)`` for new in-memory data or a memmap (read by row blocks)."""
