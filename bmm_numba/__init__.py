@@ -12,6 +12,8 @@ BernoulliMixture
     scikit-learn-style EM estimator.
 select_n_components
     Fit over a range of K and tabulate AIC, BIC, ICL.
+load_model
+    Read a model file written by ``BernoulliMixture.save`` (validated, no pickle).
 
 Attributes are imported on first access (PEP 562), so ``import bmm_numba`` and the command
 line's ``--help`` stay fast: Numba, SciPy and scikit-learn load only when something needs them.
@@ -32,6 +34,7 @@ _EXPORTS = {
     "M_STEPS": ".kernels.m_step",
     "BernoulliMixture": ".estimator.mixture",
     "select_n_components": ".estimator.mixture",
+    "load_model": ".estimator.persist",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -74,22 +74,36 @@ def _open_maybe_gzip(path: Path):
 
 _CHUNK = 1 << 22  # 4 MiB
 
+#: Largest ratio of decompressed to compressed size that deflate reaches (1032:1), with slack
+#: for gzip headers: a stream declaring more bytes than this times its size on disk is a lie.
+DEFLATE_MAX_RATIO = 1100
 
-def _read_at_most(fh, n_bytes: int) -> bytes:
-    """Read ``n_bytes`` (or fewer, at end of file) in chunks.
 
-    ``fh.read(n)`` on a buffered file allocates ``n`` bytes up front, so a header declaring
-    billions of rows would allocate before the short read is noticed; chunks allocate only what
-    the file really holds.
+def _read_exact(fh, n_bytes: int):
+    """Return exactly ``n_bytes`` of ``fh`` as a new uint8 array, or the count held if not that many.
+
+    ``fh.read(n)`` on a buffered file allocates ``n`` bytes up front, and joining chunks copies
+    them: here chunks of :data:`_CHUNK` are kept until the end is seen (one byte past
+    ``n_bytes`` detects trailing data), then moved one at a time into the result, so the peak
+    is the bytes really read plus one chunk, whatever a header declared.
     """
-    chunks, remaining = [], n_bytes
-    while remaining > 0:
-        chunk = fh.read(min(remaining, _CHUNK))
+    chunks, held = [], 0
+    while held <= n_bytes:
+        chunk = fh.read(min(n_bytes + 1 - held, _CHUNK))
         if not chunk:
             break
         chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        held += len(chunk)
+    if held != n_bytes:
+        return held
+    out = np.empty(n_bytes, dtype=np.uint8)
+    at = 0
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        out[at:at + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        at += len(chunk)
+    return out
 
 
 def read_idx(path) -> np.ndarray:
@@ -97,8 +111,10 @@ def read_idx(path) -> np.ndarray:
 
     The header is checked before anything is allocated: magic ``0x0000 08 NN`` (unsigned bytes,
     ``NN`` dimensions), then the declared size must equal the bytes present.  An uncompressed
-    file is compared with its size on disk before reading; a gzipped one is read in chunks
-    and stops one byte past the declared size, so a hostile or truncated header fails fast
+    file is compared with its size on disk before reading; a gzipped one may not declare more
+    than deflate's largest ratio allows for its size on disk, then is read in chunks up to one
+    byte past the declared size.  Memory stays proportional to the bytes really read (a 1 MB
+    gzip declaring (2**32 - 1, 28, 28) fails at once), so a hostile or truncated header fails
     with ``ValueError`` instead of allocating.
 
     Parameters
@@ -132,18 +148,21 @@ def read_idx(path) -> np.ndarray:
                 raise ValueError(f"{path}: truncated IDX header")
             dims = struct.unpack(f">{ndim}I", raw_dims)
             n_bytes = int(np.prod(dims, dtype=object))
-            if not isinstance(fh, gzip.GzipFile):
+            if isinstance(fh, gzip.GzipFile):
+                stored = os.fstat(fh.fileobj.fileno()).st_size
+                if n_bytes > DEFLATE_MAX_RATIO * stored:
+                    raise ValueError(f"{path}: IDX header declares shape {dims} ({n_bytes} bytes of data), "
+                                     f"more than a {stored}-byte gzip file can hold")
+            else:
                 held = os.fstat(fh.fileno()).st_size - 4 - 4 * ndim
                 if held != n_bytes:
                     raise _size_error(path, dims, n_bytes, held)
-            # One byte more than declared detects trailing data; chunked, so never more
-            # memory than the file holds.
-            payload = _read_at_most(fh, n_bytes + 1)
+            payload = _read_exact(fh, n_bytes)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ValueError(f"{path}: damaged gzip stream ({exc})") from None
-    if len(payload) != n_bytes:
-        raise _size_error(path, dims, n_bytes, len(payload), at_least=len(payload) > n_bytes)
-    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+    if not isinstance(payload, np.ndarray):
+        raise _size_error(path, dims, n_bytes, payload, at_least=payload > n_bytes)
+    return payload.reshape(dims)
 
 
 def _size_error(path, dims, n_bytes, held, at_least=False):
@@ -193,7 +212,9 @@ def load_mnist(path=None, split="train", threshold=128):
     labels = read_idx(_find(folder, label_stem))
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise ValueError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
-    X = images.reshape(images.shape[0], -1)
+    if images.shape[0] == 0:
+        raise ValueError(f"{_find(folder, image_stem)}: holds 0 images")
+    X = images.reshape(images.shape[0], int(np.prod(images.shape[1:])))
     if threshold is not None:
         X = (X >= threshold).astype(np.uint8)
     return X, labels.copy()
@@ -241,23 +262,43 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _np_load(path, suffix):
-    """``np.load`` (never unpickling) of a ``.npy`` file or ``.npz`` archive, after checking its header."""
+def _check_magic(path, kind):
+    """Return ``Path(path)`` if the file starts as a ``kind`` ("npy" or "npz") file should."""
+    path = Path(path)
     with open(path, "rb") as fh:
         magic = fh.read(6)
-    own, other = (_NPY_MAGIC, _ZIP_MAGIC) if suffix == ".npy" else (_ZIP_MAGIC, _NPY_MAGIC)
-    if magic.startswith(other):
-        raise ValueError(f"{path}: is an .npz archive, not a .npy file" if suffix == ".npy"
-                         else f"{path}: is a .npy file, not an .npz archive")
-    if not magic.startswith(own):
-        raise ValueError(f"{path}: not a .npy file (no NumPy header)" if suffix == ".npy"
-                         else f"{path}: not an .npz archive (no zip header)")
+    names = {"npy": (_NPY_MAGIC, "a .npy file", "no NumPy header"), "npz": (_ZIP_MAGIC, "an .npz archive",
+                                                                          "no zip header")}
+    other = "npz" if kind == "npy" else "npy"
+    if magic.startswith(names[other][0]):
+        raise ValueError(f"{path}: is {names[other][1]}, not {names[kind][1]}")
+    if not magic.startswith(names[kind][0]):
+        raise ValueError(f"{path}: not {names[kind][1]} ({names[kind][2]})")
+    return path
+
+
+def _check_npy_size(fh, stored, where):
+    """Read the ``.npy`` header at ``fh`` and check the data it declares fill ``stored`` bytes.
+
+    NumPy allocates the declared array before reading it, so a header declaring terabytes
+    would allocate (or fail with ``MemoryError``) before a short file is noticed.
+    """
     try:
-        return np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for damaged files
-        raise ValueError(f"{path}: not a readable {suffix} file ({exc})") from None
+        version = np.lib.format.read_magic(fh)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, _, dtype = read_header(fh, max_header_size=10000)
+    except Exception as exc:  # numpy raises ValueError, EOFError... for damaged headers
+        raise ValueError(f"{where}: not a readable .npy file ({exc})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{where}: not a readable .npy file (it holds Python objects, dtype {dtype}; "
+                         "only numbers are read)")
+    declared = fh.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared != stored:
+        raise ValueError(f"{where}: the .npy header declares shape {shape} of {dtype} ({declared} bytes "
+                         f"with the header) but {stored} bytes are stored")
 
 
 def load_npy(path):
@@ -274,12 +315,65 @@ def load_npy(path):
     image_shape : tuple of (int, int) or None
         ``(height, width)`` when the file held 3-D images.
     """
-    path = Path(path)
-    X = _np_load(path, ".npy")
+    path = _check_magic(path, "npy")
+    with open(path, "rb") as fh:
+        _check_npy_size(fh, os.fstat(fh.fileno()).st_size, path)
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # numpy raises ValueError, EOFError, OSError... for damaged files
+        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
     if not isinstance(X, np.ndarray):
         raise ValueError(f"{path}: not a .npy file (it looks like an .npz archive; use the .npz loader)")
     image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
     return _check_2d(X, path), image_shape
+
+
+def open_npz(path):
+    """Open an ``.npz`` archive without unpickling; ``ValueError`` naming ``path`` if it is not one.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    archive : numpy.lib.npyio.NpzFile
+        Read its arrays with :func:`npz_member`.
+    """
+    path = _check_magic(path, "npz")
+    fh = open(path, "rb")
+    try:  # np.load leaks its file when the zip directory is damaged: own the file here
+        return np.lib.npyio.NpzFile(fh, own_fid=True, allow_pickle=False)
+    except Exception as exc:
+        fh.close()
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def npz_member(archive, key, path):
+    """Return array ``key`` of an open ``.npz`` archive, with its size checked before reading.
+
+    The member must be an ``.npy`` whose header declares exactly the bytes its zip entry
+    holds, and the entry may not claim more than deflate's largest ratio over its compressed
+    size, so reading it allocates no more than the archive can really hold.  Anything else
+    (a member that is not an ``.npy``, a damaged stream) is a ``ValueError`` naming ``path``.
+    """
+    where = f"{path}: array {key!r}"
+    try:
+        info = archive.zip.getinfo(key + ".npy" if key + ".npy" in archive.zip.namelist() else key)
+        if info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1):
+            raise ValueError(f"its zip entry claims {info.file_size} bytes from {info.compress_size}")
+        with archive.zip.open(info) as fh:
+            _check_npy_size(fh, info.file_size, where)
+        value = archive[key]
+    except ValueError as exc:
+        raise ValueError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    except Exception as exc:  # zipfile and numpy raise many types for damaged archives
+        raise ValueError(f"{where}: damaged .npz archive ({type(exc).__name__}: {exc})") from None
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{where}: not an .npy array")
+    return value
 
 
 #: Keys tried, in order, for the data and the labels of an ``.npz`` archive.
@@ -305,9 +399,7 @@ def load_npz(path, key=None):
     image_shape : tuple of (int, int) or None
     """
     path = Path(path)
-    archive = _np_load(path, ".npz")
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: not an .npz archive (a single array: use the .npy loader)")
+    archive = open_npz(path)
     with archive:
         names = list(archive.files)
         if key is None:
@@ -322,12 +414,9 @@ def load_npz(path, key=None):
                                  f"name it one of {list(NPZ_DATA_KEYS)}")
         if key not in names:
             raise ValueError(f"{path}: no array {key!r} in the archive (it holds {names})")
-        try:
-            X = archive[key]
-            label_key = next((k for k in NPZ_LABEL_KEYS if k in names and k != key), None)
-            labels = archive[label_key] if label_key else None
-        except Exception as exc:
-            raise ValueError(f"{path}: damaged .npz archive ({exc})") from None
+        label_key = next((k for k in NPZ_LABEL_KEYS if k in names and k != key), None)
+        X = npz_member(archive, key, path)
+        labels = npz_member(archive, label_key, path) if label_key else None
     image_shape = tuple(X.shape[1:]) if X.ndim == 3 else None
     X = _check_2d(X, path, f"array {key!r}")
     if labels is not None and (labels.ndim != 1 or labels.shape[0] != X.shape[0]):
@@ -339,15 +428,41 @@ def load_npz(path, key=None):
 CSV_MISSING = frozenset({"", "na", "nan", "?", "null", "none"})
 
 
-def load_csv(path, delimiter=","):
+#: Longest CSV line read, in characters (64 Mi): a file with no line breaks (``/dev/zero``)
+#: fails here instead of growing one line without bound.
+CSV_MAX_LINE = 1 << 26
+
+#: Rows parsed into one float64 block before the next block is started.
+_CSV_BLOCK_ROWS = 4096
+
+
+def _csv_lines(fh, path):
+    """Yield the lines of a text file, each at most :data:`CSV_MAX_LINE` characters."""
+    while True:
+        line = fh.readline(CSV_MAX_LINE)
+        if not line:
+            return
+        if "\x00" in line:
+            raise ValueError(f"{path}: not a CSV text file (it holds NUL bytes)")
+        if len(line) == CSV_MAX_LINE and not line.endswith("\n"):
+            raise ValueError(f"{path}: a line is longer than {CSV_MAX_LINE} characters; not a CSV file of 0/1 data")
+        yield line
+
+
+def load_csv(path, delimiter=",", max_rows=None):
     """Read a CSV file of 0/1 values; empty cells (and ``NA``, ``NaN``, ``?``) become NaN.
 
-    A first line holding any cell that is not a number is taken as a header and skipped.
+    A first line holding any cell that is not a number is taken as a header and skipped.  The
+    file is read line by line into float64 blocks (at most twice the returned array in memory,
+    where a list of Python floats took ~18 times the file), and reading stops after
+    ``max_rows`` data rows.
 
     Parameters
     ----------
     path : str or path-like
     delimiter : str, default=","
+    max_rows : int or None, default=None
+        Read at most this many data rows (the first ones).
 
     Returns
     -------
@@ -355,27 +470,44 @@ def load_csv(path, delimiter=","):
         NaN marks a missing cell.
     """
     path = Path(path)
-    rows = []
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
+        raise ValueError(f"max_rows must be None or an integer >= 1; got {max_rows!r}")
+    blocks, block, n_rows, n_cols = [], None, 0, None
     with open(path, newline="", encoding="utf-8-sig") as fh:
         try:
-            for line_no, cells in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
+            reader = csv.reader(_csv_lines(fh, path), delimiter=delimiter)
+            for cells in reader:
                 if not cells:  # blank line
                     continue
                 try:
-                    rows.append([np.nan if c.strip().lower() in CSV_MISSING else float(c) for c in cells])
+                    row = [np.nan if c.strip().lower() in CSV_MISSING else float(c) for c in cells]
                 except ValueError:
-                    if line_no == 1 and not rows:
+                    if reader.line_num == 1 and n_cols is None:
                         continue  # header
                     bad = next(c for c in cells if c.strip().lower() not in CSV_MISSING and not _is_float(c))
-                    raise ValueError(f"{path}, line {line_no}: {bad!r} is not a number") from None
-                if len(rows[-1]) != len(rows[0]):
-                    raise ValueError(f"{path}, line {line_no}: {len(rows[-1])} cells; the first data line "
-                                     f"has {len(rows[0])}")
+                    raise ValueError(f"{path}, line {reader.line_num}: {bad!r} is not a number") from None
+                if n_cols is None:
+                    n_cols = len(row)
+                elif len(row) != n_cols:
+                    raise ValueError(f"{path}, line {reader.line_num}: {len(row)} cells; the first data line "
+                                     f"has {n_cols}")
+                if block is None or n_rows % _CSV_BLOCK_ROWS == 0:
+                    block = np.empty((_CSV_BLOCK_ROWS, n_cols))
+                    blocks.append(block)
+                block[n_rows % _CSV_BLOCK_ROWS] = row
+                n_rows += 1
+                if n_rows == max_rows:
+                    break
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not a readable CSV text file ({exc})") from None
-    if not rows:
+    if not n_rows:
         raise ValueError(f"{path}: no data rows")
-    return _check_2d(np.array(rows, dtype=np.float64), path, "table")
+    X = np.empty((n_rows, n_cols))
+    blocks.reverse()
+    for start in range(0, n_rows, _CSV_BLOCK_ROWS):
+        stop = min(start + _CSV_BLOCK_ROWS, n_rows)
+        X[start:stop] = blocks.pop()[:stop - start]
+    return _check_2d(X, path, "table")
 
 
 def _is_float(text):

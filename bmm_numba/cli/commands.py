@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 
-from .. import __version__
 from ..datasets import mnist_dir_from_env
 from ..kernels.names import ARTICLE_SIZES
 from .data import load_data, load_digits_data, load_mnist_folder, synthetic_rows
@@ -123,18 +122,14 @@ def _fit_and_report(data, params, threads, out):
         print(line)
 
     written = [out / "model.npz"]
-    model = {
-        "weights": bm.weights_, "means": bm.means_, "converged": np.bool_(bm.converged_),
-        "n_iter": np.int64(bm.n_iter_), "lower_bound": np.float64(bm.lower_bound_),
-        "lower_bounds": np.asarray(bm.lower_bounds_), "log_likelihood": np.float64(log_l),
-        "bic": np.float64(bic), "n_samples": np.int64(n), "seconds": np.float64(seconds),
-        "kernel": np.str_(params["kernel"]), "alpha": np.float64(params["alpha"]),
+    report = {  # the model file format (BernoulliMixture.save) plus the report, as metadata
+        "log_likelihood": np.float64(log_l), "bic": np.float64(bic), "n_samples": np.int64(n),
+        "seconds": np.float64(seconds), "kernel": np.str_(params["kernel"]), "alpha": np.float64(params["alpha"]),
         "random_state": np.int64(params["random_state"]), "data": np.str_(data.description),
         "image_shape": np.asarray(data.image_shape or (), dtype=np.int64),
-        "bmm_numba_version": np.str_(__version__),
     }
     with atomic_write(written[0]) as fh:
-        np.savez_compressed(fh, **model)
+        bm.save(fh, **report)
     if data.image_shape is not None:
         from .plotting import MissingMatplotlib, plot_means
 

@@ -78,7 +78,7 @@ def load_data(args):
         data = Dataset(_binary(X, args.npz, args.threshold), labels, image_shape, f"{args.npz} {X.shape}",
                        Path(args.npz).name)
     elif args.csv:
-        X = datasets.load_csv(args.csv)
+        X = datasets.load_csv(args.csv, max_rows=args.n_samples)  # streamed: stops at --n-samples rows
         missing = int(np.isnan(X).sum())
         data = Dataset(_binary(X, args.csv, args.threshold), None, None,
                        f"{args.csv} {X.shape}, {missing} missing cells", Path(args.csv).name)

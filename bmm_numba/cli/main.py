@@ -14,8 +14,11 @@ exits with status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import threading
 
 from ..kernels.names import ARTICLE_SIZES, KERNEL_NAMES, PRODUCTION_KERNEL_NAMES
 from .output import CLIError
@@ -88,7 +91,11 @@ def _non_negative_float(text):
     return value
 
 
-_threshold = _number
+def _threshold(text):
+    value = _number(text)
+    if not math.isfinite(value):  # nan compares False with every pixel: all-zero data, silently
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def _sizes(text):
@@ -269,6 +276,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     debug = args.debug or os.environ.get("BMM_NUMBA_DEBUG", "") not in ("", "0")
+    previous = _terminate_like_interrupt()
     try:
         from . import commands as _cli_commands
 
@@ -276,6 +284,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:  # unwound like Ctrl-C: atomic_write removed its temporary file
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:  # stdout closed early (``| head``): stop quietly, as other tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -283,15 +294,38 @@ def main(argv=None):
     except (CLIError, OSError, ValueError, ImportError, MemoryError) as exc:
         if debug:
             raise
-        print(f"{PROG} {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def _one_line(exc):
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks and cleanups run."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+def _terminate_like_interrupt():
+    """Handle SIGTERM like Ctrl-C while a command runs; return the handler to restore (or None)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:  # someone else handles it: keep theirs
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _one_line(exc, args=None):
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.strerror}: {exc.filename}"
     if isinstance(exc, MemoryError):
-        return "out of memory (try --n-samples)"
+        n_samples = getattr(args, "n_samples", None)
+        if n_samples is not None:
+            return f"out of memory (with --n-samples {n_samples}: try fewer rows)"
+        return "out of memory (try --n-samples)" if hasattr(args, "n_samples") else "out of memory"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text
 

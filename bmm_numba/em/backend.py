@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+
 from ..kernels import missing as _missing
 from ..kernels import sparse as _sparse
 from ..kernels.e_step_numba import COMPILED_KERNELS, run_compiled
@@ -24,7 +26,7 @@ from ..kernels.registry import AUTO_KERNEL, PRODUCTION_KERNELS, resolve_kernel
 from ..kernels.table.e_step import LUT_MIN_ROWS, table_e_step
 from ..kernels.table.em_pass import lut_em_pass, lut_stats
 
-__all__ = ["Backend", "KERNEL_CHOICES", "kernel_name", "resolve_backend"]
+__all__ = ["Backend", "KERNEL_CHOICES", "check_shapes", "kernel_name", "resolve_backend"]
 
 #: Values of the estimator's ``kernel``.
 KERNEL_CHOICES = ("auto",) + PRODUCTION_KERNELS
@@ -67,15 +69,36 @@ class Backend:
 
     def e_step(self, data, mu, pi):
         """Return ``(resp, log_prob_norm)`` of ``data`` (a :class:`MixtureData`)."""
+        check_shapes(data, mu, pi)
         return self.e_steps[data.kind](data, mu, pi)
 
     def stats(self, data, rw):
         """Return the sufficient statistics ``(nk, S, observed)``."""
+        if rw.ndim != 2 or rw.shape[0] != data.n_samples:
+            raise ValueError(f"responsibilities of shape {rw.shape} for {data.n_samples} samples")
         return self.stats_functions[data.kind](data, rw)
 
     def em_statistics(self, data, w, mu, pi):
         """One EM iteration's ``(nk, S, observed, log_prob_norm)`` under ``(mu, pi)``."""
+        check_shapes(data, mu, pi)
+        if w.shape != (data.n_samples,):
+            raise ValueError(f"sample weights of shape {w.shape} for {data.n_samples} samples")
         return self.fused[data.kind](data, w, mu, pi)
+
+
+def check_shapes(data, mu, pi):
+    """``ValueError`` unless ``mu`` is (K, n_features) float64 and ``pi`` is (K,) float64.
+
+    Every path from the estimator to a compiled kernel passes here: the kernels index ``mu``
+    by the columns of ``data`` without bounds checks, so a narrower ``mu`` would be read past
+    its end.  Shapes and dtypes only (a few attribute reads); values are checked where
+    parameters come from outside (:func:`~bmm_numba.estimator.checks.check_fitted_parameters`).
+    """
+    shape_mu, shape_pi = getattr(mu, "shape", None), getattr(pi, "shape", None)
+    if (shape_mu is None or shape_pi is None or len(shape_mu) != 2 or shape_pi != shape_mu[:1]
+            or shape_mu[1] != data.n_features or mu.dtype != np.float64 or pi.dtype != np.float64):
+        raise ValueError(f"parameters of shape mu {shape_mu}, pi {shape_pi} do not fit data with "
+                         f"{data.n_features} features (expected float64 (K, {data.n_features}) and (K,))")
 
 
 def _composed(e_step, stats):

@@ -92,6 +92,11 @@ def encode(X, binarize=None):
     """
     if sp.issparse(X):
         X = sp.csr_matrix(X)  # CSC -> CSR keeps only the stored values; never densifies
+        X.check_format(full_check=True)  # column indices in bounds: the kernels do not check them
+        if not X.has_canonical_format:  # a duplicate stored entry is one cell: sum before the 0/1 check
+            summed = X.copy()  # never modify the caller's arrays
+            summed.sum_duplicates()
+            X = summed if summed.nnz != X.nnz else X  # no duplicates: the stored order as given
         data = X.data
         if np.isnan(data).any():
             raise ValueError("missing values (NaN) are supported for dense X only; sparse X has NaN")

@@ -14,10 +14,12 @@ import numpy as np
 from ..em.backend import kernel_name
 from ..em.init import INIT_METHODS
 from ..kernels.m_step import MEANS_EPS
+from ..kernels.missing import MISSING
 from ..kernels.validation import PI_SUM_ATOL
 from ..kernels.validation import check_sample_weight as _check_weight
 
-__all__ = ["check_parameters", "check_sample_weight", "is_int", "is_dask_array", "is_memmap"]
+__all__ = ["check_parameters", "check_fitted_parameters", "check_sample_weight", "is_int", "is_dask_array",
+           "is_memmap", "n_rows"]
 
 
 def is_dask_array(X):
@@ -109,3 +111,76 @@ def check_sample_weight(sample_weight, n_samples, n_components):
         raise ValueError(f"n_components={n_components} exceeds the number of samples with "
                          f"positive weight ({np.count_nonzero(w)})")
     return w
+
+
+def n_rows(X):
+    """Return the number of rows of ``X`` (an array, sparse matrix, DataFrame, Dask array or a list of rows)."""
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) > 0 else len(X)
+
+
+def _fitted_array(value, name, ndim):
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "biuf" or arr.ndim != ndim:
+        raise ValueError(f"fitted {name} must be a {ndim}-D array of numbers; got "
+                         f"{type(value).__name__} {getattr(value, 'dtype', '')} of shape {np.shape(value)}")
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    return out if out.flags.writeable else out.copy()
+
+
+def check_fitted_parameters(means, weights, n_features_in, n_components):
+    """Validate fitted parameters before anything reads them.
+
+    Called wherever fitted parameters are used: prediction, scoring, sampling, warm start,
+    ``partial_fit``, a loaded model file.
+    Shapes are checked against ``n_features_in_`` and ``n_components`` first, so no kernel is
+    ever given arrays narrower than the data (the compiled kernels do not check bounds).
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features_in)
+        Strictly inside (0, 1), finite.
+    weights : ndarray of shape (n_components,)
+        Finite, non-negative, summing to 1 within :data:`~bmm_numba.PI_SUM_ATOL`.
+    n_features_in : int
+    n_components : int
+
+    Returns
+    -------
+    means, weights : ndarray of float64, C-contiguous
+        The arrays themselves when they already are writeable C-contiguous float64 (values are
+        never changed: results stay bit-identical).
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute (``means_``, ``weights_``, ``n_features_in_``) and what is wrong.
+    """
+    if not is_int(n_features_in, 1):
+        raise ValueError(f"n_features_in_ must be an integer >= 1; got {n_features_in!r}")
+    if not is_int(n_components, 1):
+        raise ValueError(f"n_components must be an integer >= 1; got {n_components!r}")
+    mu = _fitted_array(means, "means_", 2)
+    pi = _fitted_array(weights, "weights_", 1)
+    if mu.shape != (n_components, n_features_in):
+        raise ValueError(f"fitted means_ has shape {mu.shape}; expected (n_components, n_features_in_) = "
+                         f"{(n_components, n_features_in)}")
+    if pi.shape != (n_components,):
+        raise ValueError(f"fitted weights_ has shape {pi.shape}; expected (n_components,) = ({n_components},)")
+    if not (mu.min() > 0.0 and mu.max() < 1.0):  # min/max propagate NaN
+        raise ValueError(f"fitted means_ must lie strictly inside (0, 1), without NaN; got min {mu.min()!r}, "
+                         f"max {mu.max()!r}")
+    if not (pi.min() >= 0.0 and pi.max() < np.inf):
+        raise ValueError(f"fitted weights_ must be finite and non-negative; got {pi.tolist()[:10]}")
+    if abs(float(pi.sum()) - 1.0) > PI_SUM_ATOL:
+        raise ValueError(f"fitted weights_ must sum to 1 (tolerance {PI_SUM_ATOL:g}); sums to {float(pi.sum())!r}")
+    return mu, pi
+
+
+def check_observed(data):
+    """``ValueError`` when every cell of ``data`` (a :class:`~bmm_numba.em.data.MixtureData`) is missing."""
+    if data.kind == "missing" and not (data.X != MISSING).any():
+        raise ValueError("every cell of X is missing (NaN): there is nothing to fit")

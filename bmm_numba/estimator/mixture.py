@@ -22,7 +22,16 @@ from ..em.data import encode
 from ..em.init import initial_resp
 from ..em.loop import InMemorySource, best_of_starts, em_step
 from ..em.progress import ProgressMonitor, VerbosePrinter
-from .checks import check_parameters, check_sample_weight, is_dask_array, is_int, is_memmap
+from .checks import (
+    check_fitted_parameters,
+    check_observed,
+    check_parameters,
+    check_sample_weight,
+    is_dask_array,
+    is_int,
+    is_memmap,
+    n_rows,
+)
 from .memmap import BatchSource, IncrementalStats, MemmapSource
 
 __all__ = ["BernoulliMixture", "select_n_components"]
@@ -216,6 +225,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         means_init, weights_init = check_parameters(self, *X.shape)
         backend = resolve_backend(self.kernel)
         data = encode(X, self.binarize)
+        check_observed(data)
         w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
         rng = check_random_state(self.random_state)
         source = InMemorySource(data, w, backend)
@@ -231,7 +241,8 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
     def _run_starts(self, warm, source, initialize):
         """Best of ``n_init`` starts (one from the fitted parameters if warm); store the fitted attributes."""
         if warm:
-            initialize = lambda: (self.means_.copy(), self.weights_.copy(), [])  # noqa: E731
+            mu, pi = self._fitted_parameters()
+            initialize = lambda: (mu.copy(), pi.copy(), [])  # noqa: E731
         best = best_of_starts(1 if warm else self.n_init, initialize, source, alpha=float(self.alpha),
                               max_iter=self.max_iter, tol=self.tol, monitor=self._progress_monitor())
         self.weights_, self.means_ = best["pi"], best["mu"]
@@ -354,6 +365,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         X = self._check_X(X, reset=first)
         data = encode(X, self.binarize)
         if first:
+            check_observed(data)
             means_init, weights_init = check_parameters(self, *X.shape)
             backend = resolve_backend(self.kernel)
             w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
@@ -368,7 +380,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             self._incremental = IncrementalStats()
             self.lower_bounds_, self.n_iter_ = np.empty(0), 0
         source = BatchSource(data, w, backend, self._incremental)
-        mu, pi, self.lower_bound_, records = em_step(source, self.means_, self.weights_, float(self.alpha))
+        mu, pi, self.lower_bound_, records = em_step(source, *self._fitted_parameters(), float(self.alpha))
         self.n_iter_ += 1
         self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in records]
         self.means_, self.weights_ = mu, pi
@@ -377,26 +389,65 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return self
 
     # ----------------------------------------------------------------------------------------
+    # the model file (bmm_numba.estimator.persist) and the fitted parameters' check
+    # ----------------------------------------------------------------------------------------
+
+    def save(self, file, **metadata):
+        """Write the fitted model to a ``.npz`` file (no pickle; format in :mod:`bmm_numba.estimator.persist`).
+
+        Parameters
+        ----------
+        file : str, path-like or binary file object
+        **metadata
+            Extra arrays of numbers or text to store alongside.
+        """
+        from .persist import save_model
+
+        save_model(self, file, **metadata)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`, validated (:func:`bmm_numba.load_model`).
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        BernoulliMixture
+        """
+        from .persist import load_model
+
+        return load_model(path)
+
+    def _fitted_parameters(self):
+        """``(means_, weights_)`` validated against ``n_features_in_`` and ``n_components``."""
+        check_is_fitted(self, ("means_", "weights_"))
+        return check_fitted_parameters(self.means_, self.weights_, getattr(self, "n_features_in_", None),
+                                       self.n_components)
+
+    # ----------------------------------------------------------------------------------------
     # prediction
     # ----------------------------------------------------------------------------------------
 
     def _estimate(self, X):
         """``(resp, log_prob_norm)`` for new in-memory data or a memmap (read by row blocks)."""
-        check_is_fitted(self, ("means_", "weights_"))
+        mu, pi = self._fitted_parameters()
         backend = resolve_backend(self.kernel)
         if is_memmap(X):
             X = self._check_row_source(X, reset=False)
-            return MemmapSource(X, None, backend, self.binarize).estimate(self.means_, self.weights_)
+            return MemmapSource(X, None, backend, self.binarize).estimate(mu, pi)
         data = encode(self._check_X(X, reset=False), self.binarize)
-        return backend.e_step(data, self.means_, self.weights_)
+        return backend.e_step(data, mu, pi)
 
     def _lazy_estimate(self, X, what):
         """Lazy Dask array of ``"proba"``, ``"labels"`` or ``"log_prob"`` for a Dask X."""
         from .dask import lazy_estimate
 
-        check_is_fitted(self, ("means_", "weights_"))
+        mu, pi = self._fitted_parameters()
         X = self._check_row_source(X, reset=False)
-        return lazy_estimate(X, self.means_, self.weights_, self.kernel, self.binarize, what)
+        return lazy_estimate(X, mu, pi, self.kernel, self.binarize, what)
 
     def _predict(self, X, what):
         """``"proba"``, ``"labels"`` or ``"log_prob"`` of X: lazy for a Dask X, else computed."""
@@ -484,7 +535,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         bic : float
             Lower is better.
         """
-        n = X.shape[0]
+        n = n_rows(X)
         return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
 
     def aic(self, X):
@@ -500,7 +551,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         aic : float
             Lower is better; it penalises parameters less than BIC from ``n = 8`` samples on.
         """
-        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+        return -2.0 * self.score(X) * n_rows(X) + 2.0 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
@@ -516,14 +567,14 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component of each sample.
         """
-        check_is_fitted(self, ("means_", "weights_"))
+        means, weights = self._fitted_parameters()
         if not is_int(n_samples, 1):
             raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        X = np.vstack([(rng.uniform(size=(c, self.means_.shape[1])) < mu).astype(np.uint8)
-                       for mu, c in zip(self.means_, counts, strict=True)])
-        return X, np.repeat(np.arange(self.means_.shape[0]), counts)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        X = np.vstack([(rng.uniform(size=(c, means.shape[1])) < mu).astype(np.uint8)
+                       for mu, c in zip(means, counts, strict=True)])
+        return X, np.repeat(np.arange(means.shape[0]), counts)
 
 
 def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, **params):
@@ -568,6 +619,8 @@ def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, **p
     columns = ("K", "log_likelihood", "n_parameters", "AIC", "BIC", "ICL", "entropy", "converged")
     table = {name: [] for name in columns}
     for K in n_components:
+        if not is_int(K, 1):
+            raise ValueError(f"n_components must hold integers >= 1; got {K!r}")
         est = BernoulliMixture(int(K), **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the "converged" column

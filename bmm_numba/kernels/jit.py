@@ -35,6 +35,13 @@ CACHE_ENABLED = os.environ.get("BMM_NUMBA_CACHE", "1").strip().lower() not in {"
 #: ``NUMBA_DISABLE_JIT=1`` (the ``nojit`` tox env) runs the loop bodies as plain Python.
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 
+#: Fork-safe by default (docs/design.md, "fork"): with no layer chosen by the user, Numba would
+#: pick GNU OpenMP, after which a forked child that runs a kernel is killed and a ``fork`` pool
+#: hangs; ``"forksafe"`` picks TBB when installed, else ``workqueue`` (serialised by
+#: ``threads.parallel_guard``).  A layer the user chose, by variable or in code, is kept.
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "forksafe"
+
 
 def _jit(body, *, parallel: bool):
     """Compile ``body`` lazily with the shared options; enable caching where it can work.

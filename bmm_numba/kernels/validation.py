@@ -34,7 +34,10 @@ def _as_array(value, name: str) -> np.ndarray:
             f"pass a dense array (e.g. {name}.toarray())"
         )
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
+        if arr.dtype == object and hasattr(value, "to_numpy"):  # pandas nullable dtypes (Int8, boolean)
+            arr = value.to_numpy(dtype=np.float64, na_value=np.nan)
+        return arr
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
 

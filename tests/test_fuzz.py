@@ -1,0 +1,270 @@
+"""Fuzz the file readers with hypothesis: hostile bytes give a clean error or a correct result.
+
+Every reader (IDX plain and gzip, CSV, NPY, NPZ, model files) gets generated files, some valid,
+most damaged: a changed header, a truncated or extended body, a lying gzip or zip entry.  Each
+call must either return what a valid file holds or raise ``ValueError``/``OSError``, and stay
+within :data:`PEAK_LIMIT` bytes of Python/NumPy allocations (``tracemalloc``), whatever the
+header declares.  ``FUZZ_EXAMPLES`` examples per reader (the closing note of issue 15 counts
+them).
+"""
+
+import contextlib
+import gzip
+import io
+import os
+import struct
+import tempfile
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bmm_numba import BernoulliMixture, load_model
+from bmm_numba import datasets as ds
+
+FUZZ_EXAMPLES = 150
+PEAK_LIMIT = 16 << 20  # every generated file is < 64 KiB; a reader may hold a few chunks
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@contextlib.contextmanager
+def bounded_memory():
+    """Fail if the block allocates more than :data:`PEAK_LIMIT` bytes at its peak."""
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.1f} MiB"
+
+
+def clean_or_result(read, path):
+    """Call ``read(path)``: return its result, or None after a clean ValueError/OSError."""
+    with bounded_memory():
+        try:
+            return read(path)
+        except (ValueError, OSError):
+            return None
+
+
+def _write(data):
+    fd, path = tempfile.mkstemp(prefix="bmm_fuzz_")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX, plain and gzip
+# ---------------------------------------------------------------------------------------------
+
+dims_st = st.lists(st.one_of(st.integers(0, 6), st.sampled_from([2**32 - 1, 2**31, 60000, 784])),
+                   min_size=0, max_size=5)
+
+
+@st.composite
+def idx_files(draw):
+    dims = draw(dims_st)
+    magic = draw(st.sampled_from([b"\x00\x00\x08", b"\x00\x00\x09", b"\x01\x00\x08", b""]))
+    ndim = draw(st.one_of(st.just(len(dims)), st.integers(0, 255)))
+    header = magic + bytes([ndim]) + b"".join(struct.pack(">I", d) for d in dims)
+    declared = int(np.prod(dims, dtype=object)) if dims else 0
+    body_len = draw(st.one_of(st.just(min(declared, 4096)), st.integers(0, 4096)))
+    body = draw(st.binary(min_size=body_len, max_size=body_len)) if body_len < 64 else bytes(body_len)
+    compress = draw(st.sampled_from(["none", "gzip", "gzip-truncated", "gzip-zeros"]))
+    raw = header + body
+    if compress == "gzip":
+        raw = gzip.compress(raw)
+    elif compress == "gzip-truncated":
+        raw = gzip.compress(raw)[:draw(st.integers(0, 40))]
+    elif compress == "gzip-zeros":  # a small stream of many zeros behind any header
+        raw = gzip.compress(header + bytes(1 << 20))
+    return raw, dims if magic == b"\x00\x00\x08" and ndim == len(dims) else None, header + body
+
+
+@FUZZ
+@given(idx_files())
+def test_fuzz_read_idx(case):
+    raw, dims, plain = case
+    path = _write(raw)
+    try:
+        out = clean_or_result(ds.read_idx, path)
+    finally:
+        os.unlink(path)
+    if out is not None:  # only a well-formed file reads, and reads exactly its bytes
+        assert dims is not None and out.shape == tuple(dims)
+        np.testing.assert_array_equal(out.ravel(), np.frombuffer(plain[4 + 4 * len(dims):], np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------------------------
+
+cell_st = st.sampled_from(["0", "1", "", "NA", "nan", "?", " 1 ", "2", "x", '"1"', "1e0", "-0", "inf", "\x00"])
+
+
+@st.composite
+def csv_files(draw):
+    n_cols = draw(st.integers(1, 5))
+    rows = draw(st.lists(st.lists(cell_st, min_size=n_cols, max_size=n_cols + draw(st.integers(0, 1))),
+                         min_size=0, max_size=12))
+    text = "\n".join(",".join(r) for r in rows)
+    if draw(st.booleans()):
+        text = "a" * n_cols + "\n" + text
+    tail = draw(st.sampled_from([b"", b"\n", b"\xff\xfe", b"\r\n", b'"unterminated']))
+    return text.encode() + tail, rows
+
+
+@FUZZ
+@given(csv_files(), st.one_of(st.none(), st.integers(1, 5)))
+def test_fuzz_load_csv(case, max_rows):
+    raw, rows = case
+    path = _write(raw)
+    try:
+        out = clean_or_result(lambda p: ds.load_csv(p, max_rows=max_rows), path)
+    finally:
+        os.unlink(path)
+    if out is not None:
+        assert out.dtype == np.float64 and out.ndim == 2 and out.shape[0] >= 1
+        assert max_rows is None or out.shape[0] <= max_rows
+        assert not np.isinf(out).any() or any("inf" in c for r in rows for c in r)
+
+
+# ---------------------------------------------------------------------------------------------
+# NPY and NPZ
+# ---------------------------------------------------------------------------------------------
+
+shape_st = st.lists(st.one_of(st.integers(0, 5), st.sampled_from([10**6, 2**40])), min_size=0, max_size=4)
+dtype_st = st.sampled_from(["u1", "f8", "i4", "?", "U3", "c16", "O"])
+
+
+@st.composite
+def npy_bytes(draw):
+    shape = tuple(draw(shape_st))
+    dtype = np.dtype(draw(dtype_st))
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": draw(st.booleans()), "shape": shape}
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    body_len = draw(st.one_of(st.just(min(declared, 2048)), st.integers(0, 2048)))
+    raw = buf.getvalue() + bytes(body_len)
+    if draw(st.booleans()):
+        raw = bytearray(raw)
+        at = draw(st.integers(0, len(raw) - 1))
+        raw[at] = draw(st.integers(0, 255))
+        raw = bytes(raw)
+    return raw
+
+
+def _valid_2d(out):
+    X = out[0]
+    assert isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf" and min(X.shape) >= 1
+
+
+@FUZZ
+@given(npy_bytes())
+def test_fuzz_load_npy(raw):
+    path = _write(raw)
+    try:
+        out = clean_or_result(ds.load_npy, path)
+    finally:
+        os.unlink(path)
+    if out is not None:
+        _valid_2d(out)
+
+
+@st.composite
+def npz_bytes(draw):
+    buf = io.BytesIO()
+    method = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        for name in draw(st.lists(st.sampled_from(["X.npy", "y.npy", "data.npy", "X", "labels.npy"]),
+                                  min_size=0, max_size=3, unique=True)):
+            z.writestr(name, draw(st.one_of(npy_bytes(), st.binary(max_size=64))))
+    raw = buf.getvalue()
+    if raw and draw(st.booleans()):  # cut the archive
+        raw = raw[:draw(st.integers(0, len(raw)))]
+    return raw
+
+
+@FUZZ
+@given(npz_bytes())
+def test_fuzz_load_npz(raw):
+    path = _write(raw)
+    try:
+        out = clean_or_result(ds.load_npz, path)
+    finally:
+        os.unlink(path)
+    if out is not None:
+        _valid_2d(out)
+
+
+def test_npz_zip_entry_lying_about_its_size(tmp_path):
+    """A deflated member declaring (10**7, 784) uint8 of zeros (7.8 GB) in a few kB."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": (10**7, 784)}
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("X.npy", "w", force_zip64=True) as fh:
+            fh.write(member.getvalue())
+            zeros = bytes(1 << 20)
+            for _ in range(64):
+                fh.write(zeros)
+    with bounded_memory(), pytest.raises(ValueError, match="bomb.npz"):
+        ds.load_npz(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# model files
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_arrays():
+    rng = np.random.default_rng(0)
+    X = (rng.random((100, 6)) < 0.4).astype(np.uint8)
+    est = BernoulliMixture(2, random_state=0).fit(X)
+    buf = io.BytesIO()
+    est.save(buf)
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}, est, X
+
+
+value_st = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(np.float64),
+    st.integers(-3, 10).map(np.int64),
+    st.text(max_size=8).map(np.str_),
+    st.lists(st.floats(-1, 2), min_size=0, max_size=14).map(np.array),
+    st.just(np.zeros((2, 6))), st.just(np.full((2, 6), 0.5)), st.just(np.array([0.5, 0.5])),
+    st.just(np.array([[0, 1, 2]])),
+)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_model_file(model_arrays, data):
+    arrays, est, X = model_arrays
+    changed = dict(arrays)
+    for key in data.draw(st.lists(st.sampled_from(sorted(arrays)), max_size=3, unique=True)):
+        if data.draw(st.booleans()):
+            changed[key] = data.draw(value_st)
+        else:
+            del changed[key]
+    buf = io.BytesIO()
+    np.savez(buf, **changed)
+    path = _write(buf.getvalue())
+    try:
+        loaded = clean_or_result(load_model, path)
+    finally:
+        os.unlink(path)
+    if loaded is not None:  # whatever loads predicts finite probabilities, without error
+        resp = loaded.predict_proba(X)
+        assert np.all(np.isfinite(resp))
+        np.testing.assert_allclose(resp.sum(axis=1), 1.0)
