@@ -239,6 +239,8 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         self.lower_bound_ = best["lower_bound"]
         self.lower_bounds_ = np.asarray(best["lower_bounds"])
         self.reseeded_components_ = best["reseeded"]
+        self.dropped_components_ = best["dropped"]
+        self.n_components_ = len(self.weights_)
 
     def _initialize(self, data, w, rng, means_init, weights_init, backend):
         """Return the start ``(mu, pi, reseeded)``: an M-step on initial responsibilities, then overrides."""
@@ -368,10 +370,12 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             self._incremental = IncrementalStats()
             self.lower_bounds_, self.n_iter_ = np.empty(0), 0
         source = BatchSource(data, w, backend, self._incremental)
-        mu, pi, self.lower_bound_, records = em_step(source, self.means_, self.weights_, float(self.alpha))
+        step = em_step(source, self.means_, self.weights_, float(self.alpha))
         self.n_iter_ += 1
-        self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in records]
-        self.means_, self.weights_ = mu, pi
+        self.lower_bound_ = step.lower_bound
+        self.reseeded_components_ = self.reseeded_components_ + [(self.n_iter_, k, n) for k, n in step.reseeded]
+        self.means_, self.weights_ = step.mu, step.pi
+        self.n_components_, self.dropped_components_ = len(step.pi), []
         self.lower_bounds_ = np.append(self.lower_bounds_, self.lower_bound_)
         self.converged_ = False
         return self
