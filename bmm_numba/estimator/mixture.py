@@ -474,37 +474,52 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
     def _n_parameters(self):
         return n_parameters(*self.means_.shape)
 
-    def bic(self, X):
+    def _log_likelihood(self, X, sample_weight):
+        """``(log L, n)``: ``sum_n w_n log p(x_n)`` and ``sum_n w_n`` (the number of rows without weights)."""
+        if sample_weight is None:
+            return self.score(X) * X.shape[0], X.shape[0]
+        log_prob = self.score_samples(X)
+        w = check_sample_weight(sample_weight, log_prob.shape[0], 1)
+        return float(w @ log_prob), float(w.sum())
+
+    def bic(self, X, sample_weight=None):
         """Bayesian information criterion ``-2 log L + p log n``.
 
-        ``log L = n * score(X)``, ``p = K D + K - 1`` free parameters.
+        Evaluated at the fitted parameters (the MAP estimate when ``alpha > 0``) with the plain
+        log-likelihood ``log L = sum_n w_n log p(x_n)`` (as :meth:`score`), ``n = sum_n w_n``
+        and ``p = K D + K - 1`` free parameters, ``K = n_components_`` (after dropped components).
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights (those of the fit, for the fitted model's BIC); default all 1.
 
         Returns
         -------
         bic : float
             Lower is better.
         """
-        n = X.shape[0]
-        return -2.0 * self.score(X) * n + self._n_parameters() * np.log(n)
+        log_l, n = self._log_likelihood(X, sample_weight)
+        return -2.0 * log_l + self._n_parameters() * np.log(n)
 
-    def aic(self, X):
+    def aic(self, X, sample_weight=None):
         """Akaike information criterion ``-2 log L + 2 p`` (``log L`` and ``p`` as in :meth:`bic`).
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
-            The data whose log-likelihood is penalised (n = n_samples).
+            The data whose log-likelihood is penalised.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`bic`.
 
         Returns
         -------
         aic : float
             Lower is better; it penalises parameters less than BIC from ``n = 8`` samples on.
         """
-        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+        log_l, _ = self._log_likelihood(X, sample_weight)
+        return -2.0 * log_l + 2.0 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
