@@ -35,6 +35,7 @@ def test_quality_panel_smoke(tmp_path):
 
 
 def test_parse_method():
-    assert quality.parse_method("bmm:alpha=0.5,init_params='random'") == ("bmm", {"alpha": 0.5, "init_params": "random"})
+    expected = ("bmm", {"alpha": 0.5, "init_params": "random"})
+    assert quality.parse_method("bmm:alpha=0.5,init_params='random'") == expected
     with pytest.raises(ValueError, match="unknown method"):
         quality.fit_one("nope", {}, None, None, None, 2, 0, False)

@@ -45,7 +45,7 @@ COLLAPSE_MASS = MIN_MASS
 
 
 def column_means(stats):
-    """The data's column means ``m_d``, from a pass's statistics (the prior's mode).
+    """Return the data's column means ``m_d`` (the prior's mode) from a pass's statistics.
 
     ``sum_k S_kd / sum_k observed_kd``: responsibilities sum to 1 over components, so this is
     ``sum_n w_n x_nd / sum_n w_n [x_nd observed]`` whatever the parameters.  0.5 for a feature

@@ -138,9 +138,9 @@ ROUNDING = 1e-10
 
 
 def converged(change, lower_bound, tol):
-    """The stopping rule: ``0 <= change < tol * max(1, |lower_bound|)`` up to rounding (relative).
+    """Return whether the relative stopping rule ``0 <= change < tol * max(1, |lower_bound|)`` holds.
 
-    A decrease beyond rounding is never convergence.
+    Up to rounding (``ROUNDING``): a decrease beyond it is never convergence.
     """
     scale = max(1.0, abs(lower_bound))
     return -ROUNDING * scale <= change < tol * scale
