@@ -11,7 +11,7 @@ by the responsibility mass of the rows where that feature is observed.
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import bernoulli
+from scipy.stats import bernoulli, beta
 
 EPS = 1e-10  # the documented clip of the means
 
@@ -61,7 +61,7 @@ def log_likelihood_per_row(X, mu, pi):
     return e_step(X, mu, pi)[1]
 
 
-def m_step(X, resp, w, alpha):
+def m_step(X, resp, w, alpha, prior_mean=0.5):
     """MAP means (clipped to ``[EPS, 1 - EPS]``) and weights.
 
     Parameters
@@ -72,7 +72,9 @@ def m_step(X, resp, w, alpha):
     w : ndarray of shape (n_samples,)
         Sample weights.
     alpha : float
-        Beta(alpha + 1, alpha + 1) prior on every mean.
+        Strength of the Beta(2 alpha m + 1, 2 alpha (1 - m) + 1) prior on every mean.
+    prior_mean : float or ndarray of shape (n_features,), default=0.5
+        The prior's mode ``m``.
 
     Returns
     -------
@@ -86,29 +88,42 @@ def m_step(X, resp, w, alpha):
     nk = rw.sum(axis=0)
     mu = np.empty((resp.shape[1], X.shape[1]))
     for k in range(resp.shape[1]):
-        mu[k] = (rw[:, k] @ ones + alpha) / (rw[:, k] @ observed + 2 * alpha)
+        mu[k] = (rw[:, k] @ ones + 2 * alpha * prior_mean) / (rw[:, k] @ observed + 2 * alpha)
     return np.clip(mu, EPS, 1 - EPS), nk / w.sum()
 
 
-def log_prior(mu, alpha):
-    """``log Beta(alpha + 1, alpha + 1)`` density summed over every mean, up to a constant."""
-    return alpha * (np.log(mu) + np.log(1 - mu)).sum()
+def column_means(X, w=None):
+    """Weighted mean of every feature over the rows where it is observed (the estimator's prior mode)."""
+    X = np.asarray(X, dtype=float)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=float)
+    observed = ~np.isnan(X)
+    return (w @ np.where(observed, X, 0.0)) / (w @ observed)
+
+
+def log_prior(mu, alpha, prior_mean=0.5):
+    """Normalised log-density of every mean under Beta(2 alpha m + 1, 2 alpha (1 - m) + 1), summed."""
+    if alpha == 0:
+        return 0.0
+    return beta.logpdf(mu, 2 * alpha * prior_mean + 1, 2 * alpha * (1 - prior_mean) + 1).sum()
 
 
 def em(X, mu, pi, n_iter, alpha, w=None):
-    """Run ``n_iter`` iterations (E then M) from ``(mu, pi)``.
+    """Run ``n_iter`` iterations (E then M) from ``(mu, pi)``, as the estimator runs them.
+
+    The prior's mode is the data's column means.
 
     Returns
     -------
     mu : ndarray of shape (n_components, n_features)
     pi : ndarray of shape (n_components,)
     bounds : ndarray of shape (n_iter,)
-        Weighted mean ``log p(x_n)`` before each M-step.
+        The objective before each M-step: ``(sum_n w_n log p(x_n) + log p(mu)) / sum_n w_n``.
     """
     w = np.ones(np.shape(X)[0]) if w is None else np.asarray(w, dtype=float)
+    m = column_means(X, w)
     bounds = []
     for _ in range(n_iter):
         resp, log_prob_norm = e_step(X, mu, pi)
-        bounds.append(w @ log_prob_norm / w.sum())
-        mu, pi = m_step(X, resp, w, alpha)
+        bounds.append((w @ log_prob_norm + log_prior(mu, alpha, m)) / w.sum())
+        mu, pi = m_step(X, resp, w, alpha, m)
     return mu, pi, np.array(bounds)

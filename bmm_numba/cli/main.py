@@ -172,10 +172,10 @@ def _add_em_options(p, max_iter=100):
                    help="EM starts per fit; the best is kept (default: %(default)s)")
     p.add_argument("--max-iter", type=_int_at_least(1), default=max_iter, metavar="N",
                    help="maximum EM iterations per start (default: %(default)s)")
-    p.add_argument("--tol", type=_non_negative_float, default=1e-3,
-                   help="convergence threshold on the mean log-likelihood per sample (default: %(default)s)")
+    p.add_argument("--tol", type=_non_negative_float, default=1e-6,
+                   help="relative convergence threshold on the objective (default: %(default)s)")
     p.add_argument("--alpha", type=_non_negative_float, default=1.0,
-                   help="Beta smoothing of the means, 1 = add-one (default: %(default)s)")
+                   help="prior strength on the means, towards the column means (default: %(default)s)")
     p.add_argument("--kernel", default="auto", metavar="NAME",
                    help=f"E-step of the estimator: auto or a production kernel of the registry "
                         f"({', '.join(PRODUCTION_KERNEL_NAMES)}; default: auto)")

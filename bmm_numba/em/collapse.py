@@ -1,15 +1,22 @@
-"""The collapse policy (re-seeding empty components), the initial M-step, model scores.
+"""The collapse policy (re-seed once, then drop), the prior and objective, the initial M-step, scores.
 
-A component whose mass ``nk_k`` falls to at most :data:`COLLAPSE_MASS` of an average sample's
-weight is re-seeded halfway between the worst-explained sample and the population mean:
-``mu_k = (x_n + mu_bar) / 2``, ``pi_k = w_n / sum(w)`` (then ``pi`` renormalised).  The j-th
-collapsed component takes the sample with the j-th lowest ``log p(x_n)``.  Rationale in
+A component whose mass ``nk_k`` falls below :data:`MIN_MASS` of an average sample's weight is
+re-seeded halfway between the worst-explained sample and the population mean:
+``mu_k = (x_n + mu_bar) / 2``, ``pi_k`` one average sample's weight (then ``pi`` renormalised).
+The j-th collapsed component takes the sample with the j-th lowest ``log p(x_n)``.  A component
+that collapses again after its re-seed is dropped: the data do not support it.  Rationale in
 ``docs/design.md`` (collapse policy).
+
+The objective EM maximises is ``(log L + log p(mu)) / sum(w)`` with the Beta prior of
+:func:`log_prior` (0 at ``alpha = 0``).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from scipy.special import betaln
 
 from ..kernels.m_step import MEANS_EPS, params_from_stats
 from ..kernels.missing import MISSING
@@ -17,6 +24,9 @@ from .init import seed_row
 
 __all__ = [
     "COLLAPSE_MASS",
+    "MIN_MASS",
+    "column_means",
+    "log_prior",
     "m_step",
     "reseed",
     "worst_samples",
@@ -25,11 +35,59 @@ __all__ = [
     "classification_entropy",
 ]
 
-#: A component is collapsed when ``nk_k <= COLLAPSE_MASS * sum(w) / n_samples``.
-COLLAPSE_MASS = 1e-8
+#: A component is collapsed when ``nk_k < MIN_MASS * sum(w) / n_samples`` (half an average
+#: sample's weight): below it the component's means rest on less than half an observation and
+#: it only spends parameters (near-empty "zombies" of mass 1e-11 were seen with a 1e-8 floor).
+MIN_MASS = 0.5
+
+#: Former name of the collapse threshold (kept for imports).
+COLLAPSE_MASS = MIN_MASS
 
 
-def reseed(mu, pi, collapsed, worst, total_weight):
+def column_means(stats):
+    """Return the data's column means ``m_d`` (the prior's mode) from a pass's statistics.
+
+    ``sum_k S_kd / sum_k observed_kd``: responsibilities sum to 1 over components, so this is
+    ``sum_n w_n x_nd / sum_n w_n [x_nd observed]`` whatever the parameters.  0.5 for a feature
+    never observed.
+
+    Parameters
+    ----------
+    stats : PassStatistics
+
+    Returns
+    -------
+    m : ndarray of shape (n_features,)
+    """
+    denom = stats.nk.sum() if stats.observed is None else stats.observed.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = stats.S.sum(axis=0) / denom
+    return np.clip(np.where(denom > 0, m, 0.5), 0.0, 1.0)
+
+
+def log_prior(mu, alpha, m):
+    """``log p(mu)`` under independent ``Beta(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)`` priors.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_components, n_features)
+    alpha : float
+        0 gives 0 (maximum likelihood).
+    m : ndarray of shape (n_features,)
+        The prior's mode (:func:`column_means`).
+
+    Returns
+    -------
+    log_p : float
+        Normalised log-density summed over every mean.
+    """
+    if alpha == 0:
+        return 0.0
+    a, b = 2.0 * alpha * m, 2.0 * alpha * (1.0 - m)
+    return float(np.sum(a * np.log(mu) + b * np.log1p(-mu)) - mu.shape[0] * np.sum(betaln(a + 1.0, b + 1.0)))
+
+
+def reseed(mu, pi, collapsed, worst, n_samples):
     """Re-seed the ``collapsed`` components of ``(mu, pi)`` in place.
 
     Parameters
@@ -42,8 +100,9 @@ def reseed(mu, pi, collapsed, worst, total_weight):
         The worst-explained samples with positive weight, lowest ``log p(x_n)`` first (ties in
         sample order): index, row of codes (0, 1, MISSING) and weight ``w_n``.  The j-th
         collapsed component takes ``worst[j % len(worst)]``.
-    total_weight : float
-        ``sum_n w_n``.
+    n_samples : int
+        Rows in the data: a re-seeded component starts with ``pi_k = 1 / n_samples`` (one
+        average sample, above :data:`MIN_MASS` whatever ``w_n``).
 
     Returns
     -------
@@ -52,10 +111,10 @@ def reseed(mu, pi, collapsed, worst, total_weight):
     mu_bar = pi @ mu
     records = []
     for j, k in enumerate(collapsed):
-        n, x, w_n = worst[j % len(worst)]
+        n, x, _ = worst[j % len(worst)]
         target = np.where(x == MISSING, mu_bar, x)
         mu[k] = np.clip(0.5 * (target + mu_bar), MEANS_EPS, 1.0 - MEANS_EPS)
-        pi[k] = w_n / total_weight
+        pi[k] = 1.0 / n_samples
         records.append((int(k), int(n)))
     pi /= pi.sum()
     return records
@@ -69,8 +128,8 @@ def worst_samples(data, w, log_prob_norm, m):
 
 
 def collapsed_components(nk, total_weight, n_samples):
-    """Return the components whose mass is at most ``COLLAPSE_MASS`` of an average sample."""
-    return np.flatnonzero(nk <= COLLAPSE_MASS * total_weight / n_samples)
+    """Return the components whose mass is below ``MIN_MASS`` of an average sample."""
+    return np.flatnonzero(nk < MIN_MASS * total_weight / n_samples)
 
 
 def m_step(data, w, resp, alpha, backend):
@@ -95,12 +154,19 @@ def m_step(data, w, resp, alpha, backend):
     """
     nk, S, observed = backend.stats(data, resp * w[:, None])
     total = float(w.sum())
-    mu, pi = params_from_stats(nk, S, alpha, total, observed)
+    m = column_means(_Totals(nk, S, observed))
+    mu, pi = params_from_stats(nk, S, alpha, total, observed, prior_mean=m)
     collapsed = collapsed_components(nk, total, data.n_samples)
     if collapsed.size == 0:
         return mu, pi, []
     _, log_prob_norm = backend.e_step(data, mu, pi)
-    return mu, pi, reseed(mu, pi, collapsed, worst_samples(data, w, log_prob_norm, collapsed.size), w.sum())
+    return mu, pi, reseed(mu, pi, collapsed, worst_samples(data, w, log_prob_norm, collapsed.size), data.n_samples)
+
+
+class _Totals(NamedTuple):
+    nk: np.ndarray
+    S: np.ndarray
+    observed: np.ndarray | None
 
 
 def n_parameters(n_components, n_features):

@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..kernels.m_step import params_from_stats
-from .collapse import collapsed_components, reseed, worst_samples
+from .collapse import MIN_MASS, collapsed_components, column_means, log_prior, reseed, worst_samples
 
-__all__ = ["PassStatistics", "InMemorySource", "em_step", "run_em", "best_of_starts"]
+__all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "converged", "run_em", "best_of_starts"]
 
 
 class PassStatistics(NamedTuple):
@@ -73,59 +73,134 @@ class InMemorySource:
         return worst_samples(self.data, self.w, stats.log_prob_norm, m)
 
 
-def em_step(source, mu, pi, alpha):
+class Step(NamedTuple):
+    """One EM iteration's result (:func:`em_step`).
+
+    ``mu, pi``: the new parameters; ``lower_bound``: the objective under the old parameters;
+    ``reseeded``: ``(component, row)`` re-seeds (indices of the new parameters); ``dropped``:
+    components dropped (indices of the old parameters); ``once``: which new components were
+    re-seeded before (None when dropping is off).
+    """
+
+    mu: np.ndarray
+    pi: np.ndarray
+    lower_bound: float
+    reseeded: list
+    dropped: list
+    once: np.ndarray | None
+
+
+def em_step(source, mu, pi, alpha, once=None):
     """One EM iteration: a pass over ``source`` under ``(mu, pi)``, the M-step, the collapse policy.
+
+    The objective, computed here only: ``(log L + log p(mu)) / sum(w)`` under the old parameters,
+    the mean log-likelihood plus the Beta prior's log-density (:func:`~bmm_numba.em.collapse.log_prior`,
+    prior mode = the data's column means), which the M-step maximises.
+
+    Parameters
+    ----------
+    source : row source
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    alpha : float
+    once : ndarray of shape (n_components,), bool, optional
+        Components re-seeded before: one that collapses again is dropped.  None: never drop
+        (every collapse re-seeds, as ``partial_fit`` does).
 
     Returns
     -------
-    mu, pi : ndarray
-        The new parameters.
-    lower_bound : float
-        The objective under the old parameters: the mean log-likelihood per unit of weight.
-    records : list of (component, row)
-        Re-seeded components.
+    step : Step
     """
     stats = source.statistics(mu, pi)
-    lower_bound = float(stats.log_lik / stats.weight)
-    new_mu, new_pi = params_from_stats(stats.nk, stats.S, alpha, stats.weight, stats.observed)
+    m = column_means(stats)
+    lower_bound = float((stats.log_lik + log_prior(mu, alpha, m)) / stats.weight)
+    new_mu, new_pi = params_from_stats(stats.nk, stats.S, alpha, stats.weight, stats.observed, prior_mean=m)
     collapsed = collapsed_components(stats.nk, stats.weight, stats.n_rows)
-    records = []
+    records, dropped = [], []
+    if collapsed.size and once is not None:
+        drop = once[collapsed]
+        dropped = [int(k) for k in collapsed[drop]]
+        if dropped:
+            keep = np.ones(len(new_pi), dtype=bool)
+            keep[dropped] = False
+            new_mu, new_pi, once = np.ascontiguousarray(new_mu[keep]), new_pi[keep] / new_pi[keep].sum(), once[keep]
+            collapsed = np.flatnonzero(np.isin(np.flatnonzero(keep), collapsed))
     if collapsed.size:  # re-seeded from the rows worst explained by this pass's E-step
-        records = reseed(new_mu, new_pi, collapsed, source.worst(mu, pi, stats, collapsed.size), stats.weight)
-    return new_mu, new_pi, lower_bound, records
+        records = reseed(new_mu, new_pi, collapsed, source.worst(mu, pi, stats, collapsed.size), stats.n_rows)
+        if once is not None:
+            once = once.copy()
+            once[collapsed] = True
+    return Step(new_mu, new_pi, lower_bound, records, dropped, once)
 
 
-def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor):
-    """EM from ``(mu, pi)`` until the bound changes by less than ``tol`` or ``max_iter`` iterations.
+#: A change of the objective below ``-ROUNDING * max(1, |bound|)`` is a decrease, not rounding.
+ROUNDING = 1e-10
+
+
+def converged(change, lower_bound, tol):
+    """Return whether the relative stopping rule ``0 <= change < tol * max(1, |lower_bound|)`` holds.
+
+    Up to rounding (``ROUNDING``): a decrease beyond it is never convergence.
+    """
+    scale = max(1.0, abs(lower_bound))
+    return -ROUNDING * scale <= change < tol * scale
+
+
+def drop_small(mu, pi, n_samples):
+    """Drop components with ``pi_k * n_samples < MIN_MASS`` (renormalise ``pi``); return them too."""
+    small = np.flatnonzero(pi * n_samples < MIN_MASS)
+    if small.size == 0 or small.size == pi.size:
+        return mu, pi, []
+    keep = np.ones(pi.size, dtype=bool)
+    keep[small] = False
+    return np.ascontiguousarray(mu[keep]), pi[keep] / pi[keep].sum(), [int(k) for k in small]
+
+
+def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=()):
+    """EM from ``(mu, pi)`` until the stopping rule (:func:`converged`) holds or ``max_iter`` iterations.
+
+    A component re-seeded once (``reseeded_at_start``: components re-seeded at initialisation)
+    and collapsing again is dropped.  No stop on an iteration that re-seeded or dropped, nor on
+    the one after (the bound compares different models there).  Components still below
+    :data:`~bmm_numba.em.collapse.MIN_MASS` at the end (after ``max_iter``) are dropped.
 
     Returns
     -------
     run : dict
-        ``mu, pi, converged, n_iter, lower_bound, lower_bounds, reseeded``
-        (``reseeded``: ``(iteration, component, row)`` tuples).
+        ``mu, pi, converged, n_iter, lower_bound, lower_bounds, reseeded, dropped``
+        (``reseeded``: ``(iteration, component, row)``; ``dropped``: ``(iteration, component)``).
     """
-    lower_bound, lower_bounds, reseeded = -np.inf, [], []
-    converged, n_iter = False, 0
+    lower_bound, lower_bounds, reseeded, dropped = -np.inf, [], [], []
+    once = np.zeros(len(pi), dtype=bool)
+    once[list(reseeded_at_start)] = True
+    is_converged, n_iter, event = False, 0, True
     begin = perf_counter()
     for n_iter in range(1, max_iter + 1):
-        previous = lower_bound
-        mu, pi, lower_bound, records = em_step(source, mu, pi, alpha)
+        previous, previous_event = lower_bound, event
+        step = em_step(source, mu, pi, alpha, once)
+        mu, pi, lower_bound, once = step.mu, step.pi, step.lower_bound, step.once
         lower_bounds.append(lower_bound)
-        if records:
-            reseeded += [(n_iter, k, n) for k, n in records]
-            monitor.reseeded(n_iter, [k for k, _ in records])
+        dropped += [(n_iter, k) for k in step.dropped]
+        if step.dropped:
+            monitor.dropped(n_iter, step.dropped)
+        if step.reseeded:
+            reseeded += [(n_iter, k, n) for k, n in step.reseeded]
+            monitor.reseeded(n_iter, [k for k, _ in step.reseeded])
+        event = bool(step.reseeded or step.dropped)
         change = lower_bound - previous
         monitor.iteration(n_iter, lower_bound, change, perf_counter() - begin)
-        # a re-seed changes the parameters after this iteration's bound: never stop on it
-        if abs(change) < tol and not records:
-            converged = True
+        if not (event or previous_event) and converged(change, lower_bound, tol):
+            is_converged = True
             break
-    return {"mu": mu, "pi": pi, "converged": converged, "n_iter": n_iter, "lower_bound": lower_bound,
-            "lower_bounds": lower_bounds, "reseeded": reseeded}
+    if not is_converged:
+        mu, pi, small = drop_small(mu, pi, source.n_samples)
+        dropped += [(n_iter, k) for k in small]
+    return {"mu": mu, "pi": pi, "converged": is_converged, "n_iter": n_iter, "lower_bound": lower_bound,
+            "lower_bounds": lower_bounds, "reseeded": reseeded, "dropped": dropped}
 
 
 def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monitor):
-    """Run :func:`run_em` from ``n_starts`` starts; return the run with the highest final bound.
+    """Run :func:`run_em` from ``n_starts`` starts; return the run with the highest final objective.
 
     Parameters
     ----------
@@ -140,6 +215,8 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
     -----
     ConvergenceWarning
         When the best start did not converge.
+    UserWarning
+        When the best start dropped components (the data do not support ``n_components``).
     """
     best = None
     for init in range(n_starts):
@@ -148,11 +225,22 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
         mu, pi, reseeded = initialize()
         if reseeded:
             monitor.reseeded(0, [k for _, k, _ in reseeded])
-        run = run_em(source, mu, pi, alpha=alpha, max_iter=max_iter, tol=tol, monitor=monitor)
+        run = run_em(source, mu, pi, alpha=alpha, max_iter=max_iter, tol=tol, monitor=monitor,
+                     reseeded_at_start=[k for _, k, _ in reseeded])
         run["reseeded"] = reseeded + run["reseeded"]
+        run["n_start"] = len(pi)
         monitor.end(run["converged"], run["lower_bound"], perf_counter() - start)
         if best is None or run["lower_bound"] > best["lower_bound"]:
             best = run
+    if best["dropped"]:
+        warnings.warn(
+            f"The data do not support n_components={best['n_start']}: {len(best['dropped'])} "
+            f"component(s) collapsed again after a re-seed (or ended below {MIN_MASS} of an average "
+            f"sample's weight) and were dropped; the fit has {len(best['pi'])} components "
+            "(n_components_).",
+            UserWarning,
+            stacklevel=4,
+        )
     if not best["converged"]:
         warnings.warn(
             "Best performing initialization did not converge. Try different init parameters, "

@@ -20,6 +20,9 @@ class ProgressMonitor:
     def reseeded(self, n_iter, components):
         """Collapsed ``components`` were re-seeded at iteration ``n_iter`` (0: initial M-step)."""
 
+    def dropped(self, n_iter, components):
+        """``components`` collapsed again after a re-seed and were dropped at iteration ``n_iter``."""
+
     def iteration(self, n_iter, lower_bound, change, seconds):
         """Report the end of iteration ``n_iter`` of the start.
 
@@ -54,6 +57,10 @@ class VerbosePrinter(ProgressMonitor):
         """Print the re-seeded components."""
         where = "Initial M-step" if n_iter == 0 else f"Iteration {n_iter}"
         print(f"  {where}\t re-seeded collapsed components {list(components)}")
+
+    def dropped(self, n_iter, components):
+        """Print the dropped components."""
+        print(f"  Iteration {n_iter}\t dropped components collapsed again {list(components)}")
 
     def iteration(self, n_iter, lower_bound, change, seconds):
         """At ``verbose=2``, print every ``interval``-th iteration with the time since the last line."""

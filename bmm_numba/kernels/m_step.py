@@ -181,7 +181,7 @@ SERIAL_AND_PARALLEL = {"numba": _dense_stats_builds}
 # ---------------------------------------------------------------------------------------------
 
 
-def params_from_stats(nk, S, alpha, total_weight, observed=None):
+def params_from_stats(nk, S, alpha, total_weight, observed=None, prior_mean=None):
     """MAP means and mixing weights from sufficient statistics.
 
     Parameters
@@ -191,25 +191,31 @@ def params_from_stats(nk, S, alpha, total_weight, observed=None):
     S : ndarray of shape (n_components, n_features)
         Weighted counts of ones ``S_kd``.
     alpha : float
-        Smoothing ``alpha >= 0`` (Beta(alpha+1, alpha+1) prior on every mean).
+        Prior strength ``alpha >= 0``: ``2 alpha`` pseudo-observations per mean, a
+        ``Beta(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)`` prior on every ``mu_kd``.
     total_weight : float
         ``sum_n w_n``.
     observed : ndarray of shape (n_components, n_features), optional
         Responsibility mass of the rows where feature d is observed (missing values); the
         denominator is then ``observed + 2 alpha`` instead of ``N_k + 2 alpha``.
+    prior_mean : ndarray of shape (n_features,), optional
+        The prior's mode ``m_d`` (the estimator passes the data's column means); default 0.5,
+        which makes ``mu_kd = (S_kd + alpha) / (N_k + 2 alpha)`` (Laplace's rule at ``alpha=1``).
 
     Returns
     -------
     mu : ndarray of shape (n_components, n_features)
-        In ``[MEANS_EPS, 1 - MEANS_EPS]``.  Where the denominator is 0 (``alpha = 0`` and no
-        observed mass: an empty component or a feature never observed in it) the mean is 0.5,
-        the value every ``alpha > 0`` gives there.
+        ``(S_kd + 2 alpha m_d) / (N_k + 2 alpha)`` in ``[MEANS_EPS, 1 - MEANS_EPS]``.  Where the
+        denominator is 0 (``alpha = 0`` and no observed mass: an empty component or a feature
+        never observed in it) the mean is ``m_d``.
     pi : ndarray of shape (n_components,)
     """
     denom = (nk[:, None] if observed is None else observed) + 2.0 * alpha
+    mode = 0.5 if prior_mean is None else prior_mean
     with np.errstate(invalid="ignore", divide="ignore"):
-        mu = (S + alpha) / denom
-    mu[~np.broadcast_to(denom > 0, mu.shape)] = 0.5
+        mu = (S + (alpha if prior_mean is None else 2.0 * alpha * prior_mean)) / denom
+    empty = ~np.broadcast_to(denom > 0, mu.shape)
+    mu[empty] = np.broadcast_to(mode, mu.shape)[empty]
     np.clip(mu, MEANS_EPS, 1.0 - MEANS_EPS, out=mu)
     pi = nk / total_weight
     return np.ascontiguousarray(mu), pi
