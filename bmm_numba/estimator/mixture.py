@@ -444,10 +444,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return load_model(path)
 
     def _fitted_parameters(self):
-        """``(means_, weights_)`` validated against ``n_features_in_`` and ``n_components``."""
+        """``(means_, weights_)`` validated against ``n_features_in_`` and ``n_components_`` (after drops)."""
         check_is_fitted(self, ("means_", "weights_"))
         return check_fitted_parameters(self.means_, self.weights_, getattr(self, "n_features_in_", None),
-                                       self.n_components)
+                                       getattr(self, "n_components_", self.n_components))
 
     # ----------------------------------------------------------------------------------------
     # prediction
