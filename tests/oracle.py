@@ -93,11 +93,12 @@ def m_step(X, resp, w, alpha, prior_mean=0.5):
 
 
 def column_means(X, w=None):
-    """Weighted mean of every feature over the rows where it is observed (the estimator's prior mode)."""
+    """The estimator's prior mode: every feature's weighted mean over the rows where it is observed,
+    Laplace-smoothed, ``(sum w x + 1) / (sum w [observed] + 2)``."""
     X = np.asarray(X, dtype=float)
     w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=float)
     observed = ~np.isnan(X)
-    return (w @ np.where(observed, X, 0.0)) / (w @ observed)
+    return (w @ np.where(observed, X, 0.0) + 1.0) / (w @ observed + 2.0)
 
 
 def log_prior(mu, alpha, prior_mean=0.5):

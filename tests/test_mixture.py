@@ -353,15 +353,20 @@ def test_collapsed_component_is_reseeded_and_recorded(rng):
 
 
 def test_default_alpha_keeps_unseen_data_finite():
-    X = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
-    unseen = np.array([[1, 1, 1]])
+    X = np.repeat(np.array([[1, 1, 0, 0], [0, 0, 1, 0]]), 10, axis=0)  # feature 3 never 1
+    unseen = np.array([[1, 1, 0, 1]])
     for alpha in (1.0, 0.0):  # alpha=0: finite through the documented clip
         est = BernoulliMixture(2, alpha=alpha, random_state=0).fit(X)
         assert np.isfinite(est.score_samples(unseen)).all()
-    # feature 2 is never 1: its column mean, the prior's mode, is 0, so its means sit at the clip
-    est = BernoulliMixture(2, random_state=0).fit(X)
-    assert_allclose(est.means_[:, 2], MEANS_EPS, rtol=0)
-    assert est.score_samples(unseen)[0] >= np.log(MEANS_EPS) + 2 * np.log(MEANS_EPS)
+    # the prior's mode is the Laplace-smoothed column mean (0 + 1) / (20 + 2), not 0: the means of
+    # feature 3 are (0 + 2 alpha m) / (nk + 2 alpha), far above the clip
+    est = BernoulliMixture(2, alpha=1.0, random_state=0).fit(X)
+    nk = est.weights_ * X.shape[0]
+    assert_allclose(est.means_[:, 3], 2 * (1 / 22) / (nk + 2), rtol=1e-9)
+    assert est.means_[:, 3].min() > 1e6 * MEANS_EPS
+    est0 = BernoulliMixture(2, alpha=0.0, random_state=0).fit(X)
+    assert_allclose(est0.means_[:, 3], MEANS_EPS, rtol=0)
+    assert est.score_samples(unseen)[0] > est0.score_samples(unseen)[0] + 10
 
 
 # -------------------------------------------------------------------------------------------

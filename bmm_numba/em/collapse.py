@@ -45,24 +45,26 @@ COLLAPSE_MASS = MIN_MASS
 
 
 def column_means(stats):
-    """Return the data's column means ``m_d`` (the prior's mode) from a pass's statistics.
+    """Return the prior's mode ``m_d``: the data's column means, Laplace-smoothed, from a pass's statistics.
 
-    ``sum_k S_kd / sum_k observed_kd``: responsibilities sum to 1 over components, so this is
-    ``sum_n w_n x_nd / sum_n w_n [x_nd observed]`` whatever the parameters.  0.5 for a feature
-    never observed.
+    ``(sum_k S_kd + 1) / (sum_k observed_kd + 2)``: responsibilities sum to 1 over components, so
+    this is ``(sum_n w_n x_nd + 1) / (sum_n w_n [x_nd observed] + 2)`` whatever the parameters
+    (one pseudo-observation, in the units of ``sample_weight`` as ``alpha``'s, so integer weights
+    still equal repeated rows).  The
+    smoothing keeps a feature never 1 in training above 0 (its means then cost ~15 nats, not the
+    clip's 23, per unseen 1 on MNIST); a feature never observed gets 0.5.
 
     Parameters
     ----------
     stats : PassStatistics
+        Or any object with ``nk``, ``S`` and ``observed``.
 
     Returns
     -------
     m : ndarray of shape (n_features,)
     """
     denom = stats.nk.sum() if stats.observed is None else stats.observed.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = stats.S.sum(axis=0) / denom
-    return np.clip(np.where(denom > 0, m, 0.5), 0.0, 1.0)
+    return np.clip((stats.S.sum(axis=0) + 1.0) / (denom + 2.0), 0.0, 1.0)
 
 
 def log_prior(mu, alpha, m):
