@@ -126,8 +126,12 @@ def fit_one(name, params, X_train, X_test, y_train, K, seed, missing):
             "n_iter": int(n_iter), "n_components": int(k_eff), "seconds": seconds}
 
 
-def run(data, Ks, seeds, methods, mnist_dir=None, max_rows=None, log=print):
-    """Run the panel; return one dict per fit (:data:`COLUMNS`)."""
+def run(data, Ks, seeds, methods, mnist_dir=None, max_rows=None, log=print, done=None):
+    """Run the panel; return one dict per fit (:data:`COLUMNS`).
+
+    ``done(rows)``, when given, is called after every fit (the script saves there, so that a long
+    panel stopped half-way keeps what it measured).
+    """
     rows = []
     for name in data:
         X_train, X_test, y_train = load(name, mnist_dir, max_rows)
@@ -140,7 +144,17 @@ def run(data, Ks, seeds, methods, mnist_dir=None, max_rows=None, log=print):
                     result = fit_one(kind, params, X_train, X_test, y_train, K, seed, name.endswith("missing"))
                     rows.append({"data": name, "K": K, "seed": seed, "method": method, **result})
                     log(json.dumps(rows[-1]))
+                    if done is not None:
+                        done(rows)
     return rows
+
+
+def merge(old, new):
+    """``old`` rows with those of the same (data, K, seed, method) replaced by ``new``, then the rest of ``new``."""
+    key = ("data", "K", "seed", "method")
+    fresh = {tuple(r[c] for c in key): r for r in new}
+    kept = [fresh.pop(tuple(r[c] for c in key), r) for r in old]
+    return kept + list(fresh.values())
 
 
 def table(rows):
@@ -158,7 +172,7 @@ def table(rows):
 
 
 def save(rows, out):
-    """Write ``quality.json``, ``quality.csv`` and ``quality.md`` under ``out``."""
+    """Write ``quality.json``, ``quality.csv`` and ``quality.md`` under ``out`` (:func:`report`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "quality.json").write_text(json.dumps(rows, indent=1))
@@ -166,7 +180,24 @@ def save(rows, out):
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "quality.md").write_text(table(rows))
+    report(out)
+
+
+def report(out):
+    """Rewrite ``quality.md`` under ``out`` from its ``quality.json``, keeping the text around the table.
+
+    The table is replaced; what comes before it (the header: command, legend) and after it (the
+    closing note) is kept.
+    """
+    out = Path(out)
+    rows = json.loads((out / "quality.json").read_text())
+    md = out / "quality.md"
+    lines = md.read_text().splitlines(keepends=True) if md.exists() else []
+    rows_at = [i for i, line in enumerate(lines) if line.startswith("|")]
+    head = "".join(lines[: rows_at[0]]) if rows_at else ""
+    tail = "".join(lines[rows_at[-1] + 1 :]) if rows_at else ""
+    md.write_text(head + table(rows) + tail)
+    return rows
 
 
 def main(argv=None):
@@ -178,13 +209,25 @@ def main(argv=None):
     parser.add_argument("--mnist-dir", default=os.environ.get("BMM_NUMBA_MNIST_DIR"))
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--out", default="quality-out")
+    parser.add_argument("--merge", action="store_true",
+                        help="add to (or replace in) the fits already saved in OUT/quality.json")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite OUT/quality.md's table from OUT/quality.json (no fits)")
     args = parser.parse_args(argv)
+    if args.report:
+        print(table(report(args.out)))
+        return
     data = [d for d in args.data.split(",") if d != "mnist" or args.mnist_dir]
     methods = args.methods.split(";") if ";" in args.methods else args.methods.split(",")
+    path = Path(args.out) / "quality.json"
+    old = json.loads(path.read_text()) if args.merge and path.exists() else []
+
+    def done(rows):
+        save(merge(old, rows), args.out)
+
     rows = run(data, [int(k) for k in args.K.split(",")], [int(s) for s in args.seeds.split(",")], methods,
-               args.mnist_dir, args.max_rows)
-    save(rows, args.out)
-    print(table(rows))
+               args.mnist_dir, args.max_rows, done=done)
+    print(table(merge(old, rows)))
 
 
 if __name__ == "__main__":
