@@ -139,7 +139,7 @@ def test_missing_values_bool_and_binarize_equal_in_memory():
 def test_same_random_state_and_n_init_equal_in_memory():
     # fewer rows than INIT_SAMPLE_ROWS: the initialisation reads all rows, exactly as in memory
     X = _mixture_data(seed=2)
-    for init_params in ("k-means++", "random", "random_from_data"):
+    for init_params in ("short_em", "k-means++", "random", "random_from_data"):
         params = {"random_state": 7, "n_init": 2, "init_params": init_params}
         with dask.config.set(scheduler="threads"):
             got = _fit(da.from_array(X, chunks=300), **params)

@@ -40,7 +40,7 @@ def random_problem(seed):
         "n_components": int(rng.integers(1, min(6, n) + 1)),
         "kernel": PRODUCTION_KERNELS[(seed // len(KINDS)) % len(PRODUCTION_KERNELS)],
         "alpha": float(rng.choice([0.0, 0.1, 1.0])),
-        "init_params": str(rng.choice(["k-means++", "random", "random_from_data"])),
+        "init_params": str(rng.choice(["short_em", "k-means++", "random", "random_from_data"])),
         "max_iter": int(rng.integers(1, 25)),
         "tol": float(rng.choice([0.0, 1e-6, 1e-3])),
         "random_state": seed,

@@ -174,7 +174,7 @@ def _add_em_options(p, max_iter=100):
                    help="maximum EM iterations per start (default: %(default)s)")
     p.add_argument("--tol", type=_non_negative_float, default=1e-6,
                    help="relative convergence threshold on the objective (default: %(default)s)")
-    p.add_argument("--alpha", type=_non_negative_float, default=1.0,
+    p.add_argument("--alpha", type=_non_negative_float, default=0.5,
                    help="prior strength on the means, towards the column means (default: %(default)s)")
     p.add_argument("--kernel", default="auto", metavar="NAME",
                    help=f"E-step of the estimator: auto or a production kernel of the registry "

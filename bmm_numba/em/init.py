@@ -19,7 +19,9 @@ from ..kernels.missing import MISSING
 
 __all__ = ["INIT_METHODS", "initial_resp", "hamming_to", "seed_row"]
 
-INIT_METHODS = ("k-means++", "random", "random_from_data")
+#: Every ``init_params``; ``"short_em"`` (random starts, best after a few EM iterations) is
+#: run by the estimator with :func:`bmm_numba.em.loop.short_em`, not by :func:`initial_resp`.
+INIT_METHODS = ("short_em", "k-means++", "random", "random_from_data")
 
 #: rows per chunk for the missing-value distance (bounds the temporaries to ~8 MB at D = 1000)
 _CHUNK_ROWS = 8192
