@@ -43,6 +43,7 @@ SLOW = {
     },
     "test_out_of_core.py": {"test_partial_fit_with_missing_values_sparse_and_weights"},
     "test_mixture_mnist.py": {"test_mnist_sparse_fit_equals_dense_fit"},
+    "test_quality_properties.py": {"test_objective_monotone_and_no_small_components"},
 }
 
 

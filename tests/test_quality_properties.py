@@ -1,7 +1,8 @@
 """Properties of every fit over many random small problems (issue 12).
 
-For 1200 seeded random problems (dense, sparse, missing cells, sample weights, every production
-kernel, alpha 0 / 0.1 / 1, every start): the objective ``lower_bounds_`` never decreases except
+For 1000 seeded random problems (dense, sparse, missing cells, sample weights, every production
+kernel, alpha 0 / 0.1 / 0.5 / 1, every start; at most 30 rows, 10 features and 15 iterations, so
+the four blocks take ~10 s with a warm Numba cache on 2 shared cores; marked slow): the objective ``lower_bounds_`` never decreases except
 on the iteration after a recorded re-seed or drop; ``converged_`` is never True after a decrease;
 no component ends below :data:`~bmm_numba.em.collapse.MIN_MASS` of an average sample's weight.
 """
@@ -16,14 +17,14 @@ from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture
 from bmm_numba.em.collapse import MIN_MASS
 from bmm_numba.em.loop import ROUNDING
 
-N_PROBLEMS = 1200
+N_PROBLEMS = 1000
 KINDS = ("dense", "sparse", "missing", "weighted")
 
 
 def random_problem(seed):
     """A small 0/1 problem: (X, sample_weight, estimator parameters)."""
     rng = np.random.default_rng(seed)
-    n, D = int(rng.integers(4, 40)), int(rng.integers(2, 12))
+    n, D = int(rng.integers(4, 31)), int(rng.integers(2, 11))
     n_true = int(rng.integers(1, 4))
     means = rng.random((n_true, D)) ** 2
     X = (rng.random((n, D)) < means[rng.integers(0, n_true, n)]).astype(np.float64)
@@ -39,9 +40,9 @@ def random_problem(seed):
     params = {
         "n_components": int(rng.integers(1, min(6, n) + 1)),
         "kernel": PRODUCTION_KERNELS[(seed // len(KINDS)) % len(PRODUCTION_KERNELS)],
-        "alpha": float(rng.choice([0.0, 0.1, 1.0])),
+        "alpha": float(rng.choice([0.0, 0.1, 0.5, 1.0])),
         "init_params": str(rng.choice(["short_em", "k-means++", "random", "random_from_data"])),
-        "max_iter": int(rng.integers(1, 25)),
+        "max_iter": int(rng.integers(1, 16)),
         "tol": float(rng.choice([0.0, 1e-6, 1e-3])),
         "random_state": seed,
     }
