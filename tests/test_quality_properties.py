@@ -1,10 +1,11 @@
 """Properties of every fit over many random small problems (issue 12).
 
 For 1000 seeded random problems (dense, sparse, missing cells, sample weights, every production
-kernel, alpha 0 / 0.1 / 0.5 / 1, every start; at most 30 rows, 10 features and 15 iterations, so
-the four blocks take ~10 s with a warm Numba cache on 2 shared cores; marked slow): the objective ``lower_bounds_`` never decreases except
-on the iteration after a recorded re-seed or drop; ``converged_`` is never True after a decrease;
-no component ends below :data:`~bmm_numba.em.collapse.MIN_MASS` of an average sample's weight.
+kernel, alpha 0 / 0.1 / 0.5 / 1, every start; at most 30 rows, 10 features and 15 iterations: the
+four blocks take ~10 s with a warm Numba cache on 2 shared cores; marked slow): the objective
+``lower_bounds_`` never decreases except on the iteration after a recorded re-seed or drop;
+``converged_`` is never True after a decrease; no component ends below
+:data:`~bmm_numba.em.collapse.MIN_MASS` of an average sample's weight.
 """
 
 import warnings
