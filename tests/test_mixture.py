@@ -579,3 +579,20 @@ def test_select_n_components_table(rng):
     assert_allclose(np.array(table["ICL"]) - np.array(table["BIC"]), 2 * np.array(table["entropy"]))
     est = BernoulliMixture(3, random_state=0, n_init=2).fit(X)
     assert table["BIC"][2] == pytest.approx(est.bic(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("init_params", ["short_em", "k-means++", "random", "random_from_data"])
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_unsupported_n_components_ends_fast_with_a_warning(init_params, alpha):
+    """K=20 on 10 distinct rows (each 10 times): components dropped, a clear warning, <= 20 iterations."""
+    rows = (np.random.default_rng(0).random((10, 30)) < 0.3).astype(np.uint8)
+    X = np.repeat(rows, 10, axis=0)
+    est = BernoulliMixture(20, init_params=init_params, alpha=alpha, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it must converge, not run to max_iter
+        with pytest.warns(UserWarning, match=r"do not support n_components=20.*n_components_"):
+            est.fit(X)
+    assert est.converged_ and est.n_iter_ <= 20
+    # more than 10 may stay: two components sharing one row's copies are a fixed point of EM
+    assert est.n_components_ < 20 and est.n_components_ + len(est.dropped_components_) == 20
+    assert est.means_.shape == (est.n_components_, 30) and np.isfinite(est.score(X))
