@@ -51,12 +51,14 @@ class InMemorySource:
     ----------
     data : MixtureData
         Its row index is kept (:attr:`MixtureData.keep_row_index`): every pass reads the same rows.
+        With ``keep_row_index=False`` it is left as it is (the short-EM start on a memmap's sample).
     w : ndarray of shape (n_samples,)
     backend : Backend
     """
 
-    def __init__(self, data, w, backend):
-        data.keep_row_index = True
+    def __init__(self, data, w, backend, keep_row_index=True):
+        if keep_row_index:
+            data.keep_row_index = True
         self.data, self.w, self.backend = data, w, backend
         self.n_samples = data.n_samples
         self.weight = float(w.sum())
@@ -209,6 +211,9 @@ def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(
 #: ``SHORT_EM_ITER`` iterations each (digits K=20, train: 5 x 10 -17.710, 5 x 20 -17.636).
 SHORT_EM_STARTS, SHORT_EM_ITER = 5, 20
 
+#: Short-EM runs whose objectives differ by less than this (relative) are a tie.
+TIE = 1e-9
+
 
 def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_ITER):
     """Return the "short EM" start: the best of ``n_starts`` draws after ``n_iter`` EM iterations each.
@@ -232,7 +237,8 @@ def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_I
     for _ in range(n_starts):
         mu, pi = draw()
         run = run_em(source, mu, pi, alpha=alpha, max_iter=n_iter, tol=0.0, monitor=ProgressMonitor(), drop=False)
-        if best is None or run["lower_bound"] > best["lower_bound"]:
+        # ties (the same optimum, components permuted) within TIE keep the first: kernels agree
+        if best is None or run["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
             best = run
     return best["mu"], best["pi"]
 
