@@ -51,14 +51,12 @@ class InMemorySource:
     ----------
     data : MixtureData
         Its row index is kept (:attr:`MixtureData.keep_row_index`): every pass reads the same rows.
-        With ``keep_row_index=False`` it is left as it is (the short-EM start on a memmap's sample).
     w : ndarray of shape (n_samples,)
     backend : Backend
     """
 
-    def __init__(self, data, w, backend, keep_row_index=True):
-        if keep_row_index:
-            data.keep_row_index = True
+    def __init__(self, data, w, backend):
+        data.keep_row_index = True
         self.data, self.w, self.backend = data, w, backend
         self.n_samples = data.n_samples
         self.weight = float(w.sum())
@@ -211,7 +209,8 @@ def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(
 #: ``SHORT_EM_ITER`` iterations each (digits K=20, train: 5 x 10 -17.710, 5 x 20 -17.636).
 SHORT_EM_STARTS, SHORT_EM_ITER = 5, 20
 
-#: Short-EM runs whose objectives differ by less than this (relative) are a tie.
+#: Starts (short-EM runs, ``n_init`` starts) whose objectives differ by less than this (relative)
+#: are a tie: the first is kept (the same optimum, components permuted, differs by rounding).
 TIE = 1e-9
 
 
@@ -274,8 +273,8 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
         run["reseeded"] = reseeded + run["reseeded"]
         run["n_start"] = len(pi)
         monitor.end(run["converged"], run["lower_bound"], perf_counter() - start)
-        if best is None or run["lower_bound"] > best["lower_bound"]:
-            best = run
+        if best is None or run["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
+            best = run  # a tie within TIE keeps the first start: every row source picks the same one
     if best["dropped"]:
         warnings.warn(
             f"The data do not support n_components={best['n_start']}: {len(best['dropped'])} "

@@ -285,7 +285,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             def draw():
                 return m_step(data, w, initial_resp(data, w, K, "random", rng), alpha, backend)[:2]
 
-            mu, pi = short_em(InMemorySource(data, w, backend, keep_row_index=False), draw, alpha=alpha)
+            mu, pi = short_em(InMemorySource(data, w, backend), draw, alpha=alpha)
         elif means_init is None:
             resp = initial_resp(data, w, K, self.init_params, rng)
             mu, pi, records = m_step(data, w, resp, alpha, backend)
