@@ -2,7 +2,8 @@
 
 Every test gets its tier markers here, at collection, so test files need no decorators:
 
-- ``cli``: the module tests/test_cli.py; ``dask``: tests/test_dask.py;
+- ``cli``: the modules tests/test_cli.py and tests/test_cli_hostile.py; ``dask``: tests/test_dask.py;
+  ``slow`` also for the whole of tests/test_fuzz.py (hypothesis);
 - ``subprocess``: the test, a fixture it uses, or a helper of its module that either calls,
   names ``subprocess``, ``LocalCluster``, ``multiprocessing`` or ``os.fork`` (found in the
   compiled code's names, so a new test that starts a process is marked without a list);
@@ -25,7 +26,7 @@ import numpy as np
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-MODULE_MARKS = {"test_cli.py": "cli", "test_dask.py": "dask"}
+MODULE_MARKS = {"test_cli.py": "cli", "test_cli_hostile.py": "cli", "test_dask.py": "dask", "test_fuzz.py": "slow"}
 PROCESS_NAMES = frozenset({"subprocess", "LocalCluster", "multiprocessing", "ProcessPoolExecutor", "fork"})
 NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist")
 NOJIT_MODULES = ("test_e_step.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py", "test_m_step.py",
@@ -42,6 +43,7 @@ SLOW = {
         "test_log_likelihood_plus_log_prior_never_decreases",
     },
     "test_out_of_core.py": {"test_partial_fit_with_missing_values_sparse_and_weights"},
+    "test_hostile.py": {"test_idx_gzip_bomb_fails_with_bounded_memory", "test_csv_memory_is_the_array"},
     "test_mixture_mnist.py": {"test_mnist_sparse_fit_equals_dense_fit"},
     "test_quality_properties.py": {"test_objective_monotone_and_no_small_components"},
 }
