@@ -301,18 +301,12 @@ def test_sparse_column_index_out_of_bounds_raises(fitted):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_npz_member_that_is_not_npy(tmp_path):
+@pytest.mark.parametrize(("member", "content"), [("X.npy", b"this is not an npy file"), ("X", b"raw bytes")],
+                         ids=["not-npy", "no-suffix"])
+def test_npz_member_that_is_not_npy(tmp_path, member, content):
     path = tmp_path / "bad.npz"
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("X.npy", b"this is not an npy file")
-    with pytest.raises(ValueError, match="bad.npz"):
-        ds.load_npz(path)
-
-
-def test_npz_member_without_suffix(tmp_path):
-    path = tmp_path / "bad.npz"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("X", b"raw bytes")
+        z.writestr(member, content)
     with pytest.raises(ValueError, match="bad.npz"):
         ds.load_npz(path)
 
