@@ -161,21 +161,22 @@ def npy_bytes(draw):
     return raw
 
 
-def _valid_2d(out):
-    X = out[0]
-    assert isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf" and min(X.shape) >= 1
+def _check_loader_on(loader, raw):
+    """Write ``raw`` to a file, load it: a clean error, or a non-empty numeric 2-D array."""
+    path = _write(raw)
+    try:
+        out = clean_or_result(loader, path)
+    finally:
+        os.unlink(path)
+    if out is not None:
+        X = out[0]
+        assert isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biuf" and min(X.shape) >= 1
 
 
 @FUZZ
 @given(npy_bytes())
 def test_fuzz_load_npy(raw):
-    path = _write(raw)
-    try:
-        out = clean_or_result(ds.load_npy, path)
-    finally:
-        os.unlink(path)
-    if out is not None:
-        _valid_2d(out)
+    _check_loader_on(ds.load_npy, raw)
 
 
 @st.composite
@@ -195,13 +196,7 @@ def npz_bytes(draw):
 @FUZZ
 @given(npz_bytes())
 def test_fuzz_load_npz(raw):
-    path = _write(raw)
-    try:
-        out = clean_or_result(ds.load_npz, path)
-    finally:
-        os.unlink(path)
-    if out is not None:
-        _valid_2d(out)
+    _check_loader_on(ds.load_npz, raw)
 
 
 def test_npz_zip_entry_lying_about_its_size(tmp_path):
