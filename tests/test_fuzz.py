@@ -215,6 +215,28 @@ def test_npz_zip_entry_lying_about_its_size(tmp_path):
         ds.load_npz(path)
 
 
+def test_npz_reads_the_member_it_checked(tmp_path):
+    """``X.npy`` beside a member named plain ``X`` declaring 1 TiB: the checked ``X.npy`` is read.
+
+    Found by the fuzzer above in CI: the size check looked at ``X.npy`` while ``NpzFile[key]``
+    read ``X`` and allocated the 1 TiB its header declared.
+    """
+    good = np.array([[0, 1], [1, 0]], dtype=np.uint8)
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(huge, {"descr": "|u1", "fortran_order": False,
+                                                "shape": (2**40,)})
+    good_bytes = io.BytesIO()
+    np.lib.format.write_array(good_bytes, good)
+    path = tmp_path / "two.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("X.npy", good_bytes.getvalue())
+        z.writestr("X", huge.getvalue() + bytes(2048))
+    with bounded_memory():
+        X, labels, _ = ds.load_npz(path)
+    np.testing.assert_array_equal(X, good)
+    assert labels is None
+
+
 # ---------------------------------------------------------------------------------------------
 # model files
 # ---------------------------------------------------------------------------------------------
