@@ -112,7 +112,11 @@ def test_lister_matches_twin(n_components, rng):
     for n in range(4):
         got, expected, (got_result, expected_result) = both("list_row", X, n, KP, np.full(64, -1, np.int32))
         assert got_result == expected_result
-        np.testing.assert_array_equal(got[3], expected[3])
+        m = got_result[0]
+        np.testing.assert_array_equal(got[3][:m], expected[3][:m])
+        # list_nibbles may write its 16 spare slots past the count (AVX-512's 64-byte store of the
+        # compressed lanes does), never further
+        assert (got[3][m + 16:] == -1).all() and (expected[3][m:] == -1).all()
 
 
 def test_twins_transpose_and_masked_store_match_numpy():
