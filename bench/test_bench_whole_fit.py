@@ -89,7 +89,7 @@ def test_split(benchmark, data):
     benchmark.pedantic(lambda: splits.append(fit_split(X, K, 0)), rounds=ROUNDS, iterations=1)
     for split in splits:
         parts = [split[key] for key in ("before", "start", "em", "after")]
-        assert min(parts) >= 0 and sum(parts) == pytest.approx(split["seconds"], rel=1e-6)
+        assert min(parts) >= 0 and sum(parts) == pytest.approx(split["seconds"], rel=1e-3)
     benchmark.extra_info.update({key: whole_fit.median(splits, key) for key in splits[0]})
 
 
@@ -105,15 +105,22 @@ def test_tiny(benchmark, what, threads, busy):
     n_threads = default if threads == "default" else threads
     benchmark.group = f"tiny data 435 x 16, 5 % NaN, K = 2: {what}"
     benchmark.extra_info.update(threads=n_threads, busy=busy)
-    run = (lambda: fit_split(X, 2, 0)) if what == "fit" else (lambda: fixed_iterations(X, 2, 50))
+    results = []
+    if what == "fit":
+        def run():
+            results.append(fit_split(X, 2, 0))
+    else:
+        def run():
+            results.append({"per_iteration": fixed_iterations(X, 2, 50)})
     numba.set_num_threads(n_threads)
     try:
         with busy_processes(busy):
             run()
-            result = benchmark.pedantic(run, rounds=5 * ROUNDS, iterations=1)
+            results.clear()
+            benchmark.pedantic(run, rounds=5 * ROUNDS, iterations=1)
     finally:
         numba.set_num_threads(default)
-    benchmark.extra_info.update(result if what == "fit" else {"per_iteration": result})
+    benchmark.extra_info.update({key: whole_fit.median(results, key) for key in results[0]})
 
 
 # ------------------------------------------------------------------------------------------------

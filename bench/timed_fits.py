@@ -64,10 +64,11 @@ def stepmix_model(K, seed):
     The estimator stops when its objective (per sample) changes by ``0 <= change < tol *
     max(1, |objective|)``; StepMix when its mean log-likelihood changes by ``|change| < abs_tol``
     *or* ``|change / ll| < rel_tol``.  With ``abs_tol = rel_tol = tol`` StepMix's threshold is
-    ``tol * max(1, |ll|)``, the same.  Left different: StepMix also stops on a decrease (EM
-    only decreases by rounding); the estimator's objective adds the log-prior of its means
-    (default ``alpha``) to the log-likelihood, StepMix's is the plain log-likelihood.  Both count
-    the iteration whose change met the rule (its M-step applied) and end with one E-step.
+    ``tol * max(1, |ll|)``, the same.  Left different: StepMix also takes a decrease smaller
+    than that for convergence (EM decreases only by rounding); the estimator's objective adds
+    the log-prior of its means (default ``alpha``) to the log-likelihood, StepMix's is the
+    plain log-likelihood.  Both count the iteration whose change met the rule (its M-step
+    applied) and end with one E-step.
     """
     from stepmix import StepMix
 

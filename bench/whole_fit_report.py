@@ -58,8 +58,9 @@ def _ratio(a, b):
 
 
 def _whole(rows, K):
-    lines = [f"Whole default fit, K = {K}: median seconds (number of fits), median iterations and mean "
-             "log-likelihood `score(X)` (the plain likelihood on both sides):", "",
+    lines = [f"Whole default fit, K = {K}: median seconds (number of fits), median iterations (the estimator's "
+             "after its start, whose short EM the split panel times) and mean log-likelihood `score(X)` (the plain "
+             "likelihood on both sides):", "",
              "| data | N x D | bmm s | bmm iter | bmm ll | StepMix s | StepMix iter | StepMix ll | StepMix / bmm |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["data"] for r in rows):
@@ -110,6 +111,17 @@ def _select(r):
             f"{r.get('stepmix_bic_K', '–')} |"]
 
 
+def _stepmix_note(settings):
+    return [f"StepMix: `StepMix(n_components=K, measurement=\"binary\", n_init={settings['n_init']}, "
+            f"max_iter={settings['max_iter']}, rel_tol={settings['tol']:g}, abs_tol={settings['tol']:g}, "
+            "random_state=seed)`: it stops when its mean log-likelihood changes by less than `abs_tol` or by less "
+            "than `rel_tol` of itself, i.e. by less than `tol * max(1, |ll|)`, the estimator's rule on its objective "
+            "(which adds the log-prior of the means, `alpha`); StepMix also takes a small decrease for convergence.  "
+            "Each side made one "
+            "untimed fit first (the estimator on the whole data set, StepMix on its first 500 rows); text is CSR for "
+            "the estimator, dense (converted outside the timer) for StepMix."]
+
+
 def markdown(result):
     """The Markdown report of a result dict (as written to ``whole_fit.json``)."""
     m = result["machine"]
@@ -120,7 +132,8 @@ def markdown(result):
              f"Numba {m['versions']['numba']} ({m['numba_threading_layer']} layer, {m['numba_threads']} threads); "
              f"BLAS: {blas}; bmm_numba {m['bmm_numba_git']}; StepMix {m['versions']['stepmix']}; "
              f"{m['date_utc']} UTC; {result['elapsed_s']:.0f} s in all.", "",
-             f"Settings (the estimator's defaults; StepMix given the same): {result['settings']}.", ""]
+             f"Settings (the estimator's defaults; StepMix given the same): {result['settings']}.", "",
+             *_stepmix_note(result["settings"]), ""]
     panels = result["panels"]
     tables = [_whole(panels["whole"], result["settings"]["K"])] if panels.get("whole") else []
     tables += [_split(panels["split"])] if panels.get("split") else []
