@@ -213,7 +213,8 @@ def parse(argv):
     parser.add_argument("--mnist-dir", default=os.environ.get("BMM_NUMBA_MNIST_DIR"))
     parser.add_argument("--out", default="docs/benchmarks")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 300 rows, seed 0, K = 2..4 in select, 3 tiny repeats")
+                        help="smoke run: 300 rows; sets --seeds and --stepmix-seeds to 0, --select-K to 2-4, "
+                        "--tiny-repeats to 3")
     parser.add_argument("--allow-openblas-env", action="store_true",
                         help=f"run even when {' or '.join(OPENBLAS_VARS)} is set (recorded in the JSON)")
     args = parser.parse_args(argv)
@@ -239,7 +240,7 @@ def main(argv=None, log=None):
     args = parse(argv)
     set_vars = [v for v in OPENBLAS_VARS if os.environ.get(v)]
     if set_vars and not args.allow_openblas_env:
-        sys.exit(f"{' and '.join(set_vars)} set: they hold NumPy's BLAS (StepMix's) to older kernels. Run "
+        sys.exit(f"{' and '.join(set_vars)} set: OpenBLAS then holds NumPy's BLAS (StepMix's) to older kernels. Run "
                  f"`env -u {' -u '.join(OPENBLAS_VARS)} python -m bench.whole_fit ...` (or --allow-openblas-env)")
     try:
         import stepmix  # noqa: F401
