@@ -1,0 +1,153 @@
+"""The record of ``bench/whole_fit.py``: the machine, the Markdown tables, the files written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Environment variables recorded with every run (OpenBLAS's two hold NumPy's BLAS to older kernels).
+ENV_RECORDED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "BMM_NUMBA_CACHE", "BMM_NUMBA_PARAM_CACHE")
+
+
+def median(rows, key):
+    """Median of ``row[key]`` over ``rows`` (NaN for none)."""
+    return float(np.median([r[key] for r in rows])) if rows else float("nan")
+
+
+def machine_info():
+    """CPU, cores, load, Numba threading, NumPy's BLAS (threadpoolctl), versions, date, environment."""
+    import platform
+    from importlib import metadata
+
+    import numba
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "none started (no parallel kernel ran)"
+    versions = {"python": platform.python_version()}
+    for package in ("bmm_numba", "numpy", "numba", "scipy", "scikit-learn", "stepmix", "threadpoolctl"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    root = Path(__import__("bmm_numba").__file__).parent
+    git = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    keys = ("user_api", "internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
+            "load_average": os.getloadavg(), "numba_threading_layer": layer,
+            "numba_threads": numba.get_num_threads(), "blas": [{k: i.get(k) for k in keys} for i in threadpool_info()],
+            "versions": versions, "bmm_numba_path": str(root), "bmm_numba_git": git.stdout.strip() or None,
+            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            "environment": {k: os.environ.get(k) for k in ENV_RECORDED}}
+
+
+def _ratio(a, b):
+    return f"{a / b:.1f}x" if a == a and b == b and b > 0 else "–"
+
+
+def _whole(rows, K):
+    lines = [f"Whole default fit, K = {K}: median seconds (number of fits), median iterations (the estimator's "
+             "after its start, whose short EM the split panel times) and mean log-likelihood `score(X)` (the plain "
+             "likelihood on both sides):", "",
+             "| data | N x D | bmm s | bmm iter | bmm ll | StepMix s | StepMix iter | StepMix ll | StepMix / bmm |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["data"] for r in rows):
+        b = [r for r in rows if r["data"] == name and r["side"] == "bmm"]
+        s = [r for r in rows if r["data"] == name and r["side"] == "stepmix"]
+        tb, ts = median(b, "seconds"), median(s, "seconds")
+        lines.append(f"| {name} | {b[0]['n']} x {b[0]['d']} | {tb:.3g} ({len(b)}) | {median(b, 'n_iter'):g} | "
+                     f"{median(b, 'log_likelihood'):.3f} | {ts:.3g} ({len(s)}) | {median(s, 'n_iter'):g} | "
+                     f"{median(s, 'log_likelihood'):.3f} | {_ratio(ts, tb)} |")
+    return lines
+
+
+def _split(rows):
+    lines = ["Split of a default fit, seconds (medians over the seeds; from the estimator's progress hooks: "
+             "*before* = validation and encoding, *start* = the initialisation, *EM* = the iterations, *after* = "
+             "the final E-step; *start / iteration* = the start's cost in EM iterations):", "",
+             "| data | total | before | start | EM | iterations | per iteration | after | start / iteration |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["data"] for r in rows):
+        c = {k: median([r for r in rows if r["data"] == name], k)
+             for k in ("seconds", "before", "start", "em", "n_iter", "per_iteration", "after")}
+        lines.append(f"| {name} | {c['seconds']:.3g} | {c['before']:.3g} | {c['start']:.3g} | {c['em']:.3g} | "
+                     f"{c['n_iter']:g} | {c['per_iteration']:.3g} | {c['after']:.3g} | "
+                     f"{c['start'] / c['per_iteration']:.0f} |")
+    return lines
+
+
+def _tiny(rows):
+    r0 = rows[0]
+    lines = [f"Tiny data ({r0['n']} x {r0['d']}, 5 % NaN, K = {r0['K']}), medians in milliseconds; the last column "
+             f"times {r0['fixed_iterations']} iterations from fixed means (`tol=0`):", "",
+             "| busy processes | Numba threads | fits | whole fit | start | EM | iterations | per EM iteration | "
+             "per EM iteration, fixed run |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ms = {k: f"{1e3 * r[k]:.3g}" for k in ("seconds", "start", "em", "per_iteration", "fixed_per_iteration")}
+        lines.append(f"| {r['busy']} | {r['threads']} | {r['repeats']} | {ms['seconds']} | {ms['start']} | "
+                     f"{ms['em']} | {r['n_iter']} | {ms['per_iteration']} | {ms['fixed_per_iteration']} |")
+    return lines
+
+
+def _select(r):
+    ts = r.get("stepmix_seconds", float("nan"))
+    return [f"Model selection on {r['data']} ({r['n']} x {r['d']}), K = {r['K'][0]}..{r['K'][-1]}, seed {r['seed']}; "
+            f"StepMix / bmm: {_ratio(ts, r['bmm_seconds'])}:", "",
+            "| side | seconds | converged fits | K by BIC |", "|---|---|---|---|",
+            f"| `select_n_components` | {r['bmm_seconds']:.3g} | {r['bmm_converged']} | {r['bmm_bic_K']} |",
+            f"| StepMix fit + `bic` per K | {ts:.3g} | {r.get('stepmix_converged', '–')} | "
+            f"{r.get('stepmix_bic_K', '–')} |"]
+
+
+def _stepmix_note(settings):
+    return [f"StepMix: `StepMix(n_components=K, measurement=\"binary\", n_init={settings['n_init']}, "
+            f"max_iter={settings['max_iter']}, rel_tol={settings['tol']:g}, abs_tol={settings['tol']:g}, "
+            "random_state=seed)`: it stops when its mean log-likelihood changes by less than `abs_tol` or by less "
+            "than `rel_tol` of itself, i.e. by less than `tol * max(1, |ll|)`, the estimator's rule on its objective "
+            "(which adds the log-prior of the means, `alpha`); StepMix also takes a small decrease for convergence.  "
+            "Each side made one "
+            "untimed fit first (the estimator on the whole data set, StepMix on its first 500 rows); text is CSR for "
+            "the estimator, dense (converted outside the timer) for StepMix."]
+
+
+def markdown(result):
+    """The Markdown report of a result dict (as written to ``whole_fit.json``)."""
+    m = result["machine"]
+    blas = ", ".join(f"{b['prefix']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
+                     for b in m["blas"] if b["user_api"] == "blas") or "none loaded"
+    lines = [f"Command: `{result['command']}`", "",
+             f"Machine: {m['cpu']}, {m['cpu_count']} cores, load average {m['load_average'][0]:.2f} at the end; "
+             f"Numba {m['versions']['numba']} ({m['numba_threading_layer']} layer, {m['numba_threads']} threads); "
+             f"BLAS: {blas}; bmm_numba {m['bmm_numba_git']}; StepMix {m['versions']['stepmix']}; "
+             f"{m['date_utc']} UTC; {result['elapsed_s']:.0f} s in all.", "",
+             f"Settings (the estimator's defaults; StepMix given the same): {result['settings']}.", "",
+             *_stepmix_note(result["settings"]), ""]
+    panels = result["panels"]
+    tables = [_whole(panels["whole"], result["settings"]["K"])] if panels.get("whole") else []
+    tables += [_split(panels["split"])] if panels.get("split") else []
+    tables += [_tiny(panels["tiny"])] if panels.get("tiny") else []
+    tables += [_select(r) for r in panels.get("select", [])]
+    for table in tables:
+        lines += [*table, ""]
+    lines += [f"Skipped: {'; '.join(result['skipped'])}.", ""] if result["skipped"] else []
+    return "\n".join(lines)
+
+
+def save(result, out):
+    """Write ``whole_fit.json`` and ``whole_fit.md`` under ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "whole_fit.json").write_text(json.dumps(result, indent=1))
+    (out / "whole_fit.md").write_text(markdown(result))
