@@ -286,7 +286,7 @@ def _bad_files(tmp_path, mnist_dir):
     (["fit", "--mnist-dir", "truncated"], ["train-images-idx3-ubyte", "truncated"]),
     (["fit", "--mnist-dir", "magic"], ["not an unsigned-byte IDX file"]),
     (["select", "--npy", "oned.npy"], ["oned.npy", "shape (5,)"]),
-    (["fit", "--npy", "grey.npy"], ["grey.npy: value 7 at row 1, column 0 is not 0 or 1", "--threshold"]),
+    (["fit", "--npy", "grey.npy"], ["grey.npy: value 7 at row 2, column 1 is not 0 or 1 (rows and columns count from 1)", "--threshold"]),
     (["fit", "--npy", "missing.npy"], ["No such file or directory", "missing.npy"]),
     (["fit", "--digits", "--out", "a_file/sub"], ["cannot write to output folder a_file/sub"]),
     (["compare", "--out", "a_file"], ["cannot write to output folder a_file"]),

@@ -229,6 +229,15 @@ def format_seconds(seconds, micro="us"):
     return f"{seconds * 1e6:.3g} {micro}"
 
 
+def _time_cell(record):
+    """Return a cell of the time table: the median (``!`` when flagged), ``skipped``, or ``-`` when not run."""
+    if record is None:
+        return "-"
+    if record["seconds"] is None:
+        return "skipped"
+    return format_seconds(record["seconds"]) + ("!" if record.get("warning") else "")
+
+
 def format_comparison(records, *, time_budget=None, underflow=None):
     """Plain-text table: time per kernel per n, speed-up against attempt 1 and against ``numpy``.
 
@@ -247,8 +256,7 @@ def format_comparison(records, *, time_budget=None, underflow=None):
     width = max(len(k) for k in kernels) + 2
     lines = [f"{'kernel':<{width}}" + "".join(f"{'n=' + str(n):>12}" for n in sizes)]
     for kernel in kernels:
-        cells = [(format_seconds(s) + ("!" if by_key[(kernel, n)].get("warning") else ""))
-                 if (s := by_key[(kernel, n)]["seconds"]) is not None else "skipped" for n in sizes]
+        cells = [_time_cell(by_key.get((kernel, n))) for n in sizes]
         mark = " (teaching)" if kernel in TEACHING_KERNELS else ""
         lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells) + mark)
     for base in ("python_loops", "numpy"):
@@ -259,8 +267,8 @@ def format_comparison(records, *, time_budget=None, underflow=None):
         for kernel in kernels:
             cells = []
             for n in sizes:
-                ra, rb = by_key[(base, n)], by_key[(kernel, n)]
-                a, b = ra["seconds"], rb["seconds"]
+                ra, rb = by_key.get((base, n), {}), by_key.get((kernel, n), {})
+                a, b = ra.get("seconds"), rb.get("seconds")
                 mark = "!" if ra.get("warning") or rb.get("warning") else ""
                 cells.append(f"{a / b:.3g}x{mark}" if a and b else "-")
             lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells))
