@@ -125,7 +125,8 @@ def test_compare_warns_on_unreliable_timings(monkeypatch, tmp_path, capsys):
     assert main(["compare", "--data", "synthetic", "--sizes", "50,100,1000", "--kernels", "numpy,numba",
                  "--threads", "1", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    assert "warning: 2 timings look unreliable (a busy machine?): numpy n=100, numpy n=1000" in captured.err
+    assert "warning: 2 of 6 timings look unreliable (a busy machine?): numpy n=100, numpy n=1000; marked ! in " \
+           "the table" in captured.err
     assert "1 Numba threads, 1 BLAS threads" in captured.out and "24 ms!" in captured.out
     report = json.loads((tmp_path / "compare.json").read_text())
     assert report["meta"]["blas_threads"] == 1

@@ -266,8 +266,9 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
     flag_unreliable(records)  # across the kernels timed one by one above
     flagged = [r for r in records if r["warning"]]
     if flagged:
-        _note(f"warning: {len(flagged)} timings look unreliable (a busy machine?): "
-              + ", ".join(f"{r['kernel']} n={r['n']}" for r in flagged) + "; see the table's ! marks")
+        listed = ", ".join(f"{r['kernel']} n={r['n']}" for r in flagged[:4]) + (", ..." if len(flagged) > 4 else "")
+        _note(f"warning: {len(flagged)} of {sum(1 for r in records if r['seconds'])} timings look unreliable "
+              f"(a busy machine?): {listed}; marked ! in the table")
     print()
     print(format_comparison(records, time_budget=time_budget, underflow=underflow))
 

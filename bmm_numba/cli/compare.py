@@ -147,7 +147,7 @@ def flag_unreliable(records):
     """
     previous = {}
     for r in sorted((r for r in records if r.get("seconds")), key=lambda r: (r["kernel"], r["n"])):
-        reasons = [w for w in [r.get("warning")] if w]
+        reasons = []  # recomputed from the times: flagging twice gives the same warnings
         times = r["seconds"] * (r.get("spread") or 1.0)
         if (r.get("spread") or 1.0) > SPREAD_LIMIT and times - r["seconds"] > SPREAD_FLOOR:
             reasons.append(f"repeats spread {r['spread']:.2g}x")
@@ -159,7 +159,7 @@ def flag_unreliable(records):
             elif t1 / t0 > JUMP_LIMIT * n1 / n0 and t1 - t0 > 1e-3:
                 reasons.append(f"{t1 / t0:.3g}x the time at n={n0} for {n1 / n0:.3g}x the rows")
         previous[r["kernel"]] = (r["n"], r["seconds"])
-        r["warning"] = "; ".join(dict.fromkeys(reasons)) or None
+        r["warning"] = "; ".join(reasons) or None
     return records
 
 
