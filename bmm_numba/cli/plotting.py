@@ -168,7 +168,8 @@ def plot_selection(table, file, *, title=None):
         ax.plot(K, values, marker=marker, linestyle=linestyle, color=colour, markersize=4, label=name, zorder=2)
         best = int(np.argmin(values))
         ax.plot(K[best], values[best], "*", markersize=14, color=colour, markeredgecolor="black", zorder=5,
-                label=f"min {name}: K={K[best]}")
+                clip_on=False, label=f"min {name}: K={K[best]}")
+        ax.margins(x=0.03, y=0.15)  # room for a star at the first or last K
         ax.set_ylabel(name, fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
