@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import os
 import struct
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,8 +35,11 @@ __all__ = [
     "load_npy",
     "load_npz",
     "load_csv",
+    "CSVInfo",
+    "CSVFormatError",
     "binarize",
     "NonBinaryError",
+    "id_like_columns",
     "make_bernoulli_mixture",
 ]
 
@@ -189,7 +194,8 @@ def load_mnist(path=None, split="train", threshold=128):
     split : {"train", "test"}
         The 60000-image training set or the 10000-image test set.
     threshold : int or None, default=128
-        Pixels ``>= threshold`` become 1, the others 0.  ``None`` returns raw 0..255 pixels.
+        Values ``>= threshold`` become 1, the others 0 (the rule of :func:`binarize`).  ``None``
+        returns raw 0..255 pixels.
 
     Returns
     -------
@@ -216,7 +222,7 @@ def load_mnist(path=None, split="train", threshold=128):
         raise ValueError(f"{_find(folder, image_stem)}: holds 0 images")
     X = images.reshape(images.shape[0], int(np.prod(images.shape[1:])))
     if threshold is not None:
-        X = (X >= threshold).astype(np.uint8)
+        X = binarize(X, threshold)  # the one rule: values >= threshold become 1
     return X, labels.copy()
 
 
@@ -228,7 +234,8 @@ def load_digits_binary(threshold=8):
     Parameters
     ----------
     threshold : int or None, default=8
-        Pixels ``>= threshold`` become 1, the others 0.  ``None`` returns raw 0..16 pixels.
+        Values ``>= threshold`` become 1, the others 0 (the rule of :func:`binarize`).  ``None``
+        returns raw 0..16 pixels.
 
     Returns
     -------
@@ -242,7 +249,7 @@ def load_digits_binary(threshold=8):
     digits = load_digits()
     X = digits.data.astype(np.uint8)
     if threshold is not None:
-        X = (X >= threshold).astype(np.uint8)
+        X = binarize(X, threshold)  # the one rule: values >= threshold become 1
     return X, digits.target.astype(np.int64)
 
 
@@ -452,48 +459,180 @@ def _csv_lines(fh, path):
         yield line
 
 
-def load_csv(path, delimiter=",", max_rows=None):
+#: Separators :func:`load_csv` tells apart on its own, in order of preference.
+CSV_DELIMITERS = (",", ";", "\t", "|")
+CSV_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
+
+#: Lines :func:`load_csv` looks at to guess the separator (at most :data:`_SNIFF_CHARS` characters).
+_SNIFF_LINES, _SNIFF_CHARS = 5, 1 << 20
+
+
+class CSVFormatError(ValueError):
+    """A CSV file :func:`load_csv` cannot read as numbers.
+
+    Attributes
+    ----------
+    path : str
+    line, column : int or None
+        Where, 1-based as in an editor (None: the whole file, or the whole line).
+    suggested_delimiter : str or None
+        A separator the failing cell holds, when it is likely the file's real one.
+    """
+
+    def __init__(self, path, line, message, suggested_delimiter=None, column=None):
+        self.path, self.line, self.column, self.problem = str(path), line, column, message
+        self.suggested_delimiter = suggested_delimiter
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        where += f", column {column}" if column is not None else ""
+        hint = ""
+        if suggested_delimiter is not None:
+            hint = (f"; the file looks {CSV_DELIMITER_NAMES[suggested_delimiter]}-separated: "
+                    f"pass delimiter={suggested_delimiter!r}")
+        super().__init__(f"{where}: {message}{hint}")
+
+
+class CSVInfo(NamedTuple):
+    """What :func:`load_csv` (``return_info=True``) found besides the numbers.
+
+    Attributes
+    ----------
+    delimiter : str
+        The separator used (given, or guessed).
+    header : tuple of str or None
+        The cells of the skipped header line, or None when the file has none.
+    header_line : int or None
+        Its line number (1-based).
+    row_lines : tuple of (int, int)
+        Breakpoints ``(row, line)``: row ``row`` (0-based) of ``X`` is on line ``line`` and the
+        following rows on the following lines, up to the next breakpoint.  See :meth:`line_of_row`.
+    """
+
+    delimiter: str
+    header: tuple | None
+    header_line: int | None
+    row_lines: tuple
+
+    def line_of_row(self, row):
+        """Return the 1-based line of the file holding row ``row`` (0-based) of the returned array."""
+        at = max(i for i, (first, _) in enumerate(self.row_lines) if first <= row)
+        first, line = self.row_lines[at]
+        return line + row - first
+
+
+def _cell(text):
+    """Return a cell as a float (NaN when missing); ``ValueError`` when it is not a number."""
+    return np.nan if text.strip().lower() in CSV_MISSING else float(text)
+
+
+def _bad_cell(cells):
+    """``(index, text)`` of the first cell that is neither a number nor missing, else None."""
+    for i, c in enumerate(cells):
+        if c.strip().lower() not in CSV_MISSING and not _is_float(c):
+            return i, c
+    return None
+
+
+def _guess_delimiter(lines):
+    """Return the candidate of :data:`CSV_DELIMITERS` found equally often (> 0) on every line.
+
+    ``lines`` are the first non-blank lines (the first may be a header).  Several candidates:
+    the most frequent; none consistent: the most frequent on the lines after the first; none
+    at all: ``","`` (one column).
+    """
+    counts = {d: [line.count(d) for line in lines] for d in CSV_DELIMITERS}
+    consistent = [d for d, c in counts.items() if c and c[0] > 0 and len(set(c)) == 1]
+    if consistent:
+        return max(consistent, key=lambda d: counts[d][0])
+    data = {d: sum(c[1:]) for d, c in counts.items()}
+    best = max(CSV_DELIMITERS, key=lambda d: data[d])
+    return best if data[best] else ","
+
+
+def _other_delimiter(text, delimiter):
+    """Return a candidate separator other than ``delimiter`` that ``text`` holds, else None."""
+    return next((d for d in CSV_DELIMITERS if d != delimiter and d in text), None)
+
+
+def load_csv(path, delimiter=None, max_rows=None, *, return_info=False):
     """Read a CSV file of 0/1 values; empty cells (and ``NA``, ``NaN``, ``?``) become NaN.
 
-    A first line holding any cell that is not a number is taken as a header and skipped.  The
-    file is read line by line into float64 blocks (at most twice the returned array in memory,
-    where a list of Python floats took ~18 times the file), and reading stops after
+    The first line is a header (skipped) only when it holds a cell that is not a number and
+    the next line is all numbers; ``return_info=True`` returns what was skipped.  Any other
+    cell that is not a number is an error naming its line (1-based, as in an editor) and,
+    when the cell holds another separator (``0;1;0`` read with ``,``), the separator to pass.
+    The file is read line by line into float64 blocks (at most twice the returned array in
+    memory, where a list of Python floats took ~18 times the file), and reading stops after
     ``max_rows`` data rows.
 
     Parameters
     ----------
     path : str or path-like
-    delimiter : str, default=","
+    delimiter : str or None, default=None
+        The cell separator; None guesses it among ``,`` ``;`` tab ``|`` from the first lines
+        (the one found the same number of times on each; ``,`` when none is).
     max_rows : int or None, default=None
         Read at most this many data rows (the first ones).
+    return_info : bool, default=False
+        Also return a :class:`CSVInfo`: the separator, the skipped header and the line of
+        each row.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features), float64
         NaN marks a missing cell.
+    info : CSVInfo
+        Only with ``return_info=True``.
+
+    Raises
+    ------
+    CSVFormatError
+        A cell that is not a number, rows of different lengths, no data rows, or not a
+        readable text file (a ``ValueError``).
     """
     path = Path(path)
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
         raise ValueError(f"max_rows must be None or an integer >= 1; got {max_rows!r}")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        raise ValueError(f"delimiter must be None or one character; got {delimiter!r}")
     blocks, block, n_rows, n_cols = [], None, 0, None
+    header, pending, row_lines, last_line = None, None, [], None
     with open(path, newline="", encoding="utf-8-sig") as fh:
         try:
-            reader = csv.reader(_csv_lines(fh, path), delimiter=delimiter)
+            lines = _csv_lines(fh, path)
+            peeked, chars = [], 0
+            for line in lines:
+                peeked.append(line)
+                chars += len(line)
+                if sum(1 for x in peeked if x.strip()) >= _SNIFF_LINES or chars >= _SNIFF_CHARS:
+                    break
+            guessed = delimiter is None
+            if guessed:
+                delimiter = _guess_delimiter([x for x in peeked if x.strip()])
+            reader = csv.reader(itertools.chain(peeked, lines), delimiter=delimiter)
             for cells in reader:
                 if not cells:  # blank line
                     continue
                 try:
-                    row = [np.nan if c.strip().lower() in CSV_MISSING else float(c) for c in cells]
+                    row = [_cell(c) for c in cells]
                 except ValueError:
-                    if reader.line_num == 1 and n_cols is None:
-                        continue  # header
-                    bad = next(c for c in cells if c.strip().lower() not in CSV_MISSING and not _is_float(c))
-                    raise ValueError(f"{path}, line {reader.line_num}: {bad!r} is not a number") from None
+                    if n_cols is None and pending is None:
+                        pending = (reader.line_num, cells)  # a header if the next line is numbers
+                        continue
+                    at, lineno = (pending[1], pending[0]) if pending is not None else (cells, reader.line_num)
+                    column, bad = _bad_cell(at)
+                    raise CSVFormatError(path, lineno, f"{bad!r} is not a number", _other_delimiter(bad, delimiter),
+                                         column + 1) from None
+                if pending is not None:
+                    header_line, header = pending
+                    pending = None
                 if n_cols is None:
                     n_cols = len(row)
                 elif len(row) != n_cols:
-                    raise ValueError(f"{path}, line {reader.line_num}: {len(row)} cells; the first data line "
-                                     f"has {n_cols}")
+                    raise CSVFormatError(path, reader.line_num, f"{len(row)} cells; the first data line "
+                                         f"(line {row_lines[0][1]}) has {n_cols}")
+                if reader.line_num != (last_line or 0) + 1 or not row_lines:
+                    row_lines.append((n_rows, reader.line_num))
+                last_line = reader.line_num
                 if block is None or n_rows % _CSV_BLOCK_ROWS == 0:
                     block = np.empty((_CSV_BLOCK_ROWS, n_cols))
                     blocks.append(block)
@@ -502,15 +641,23 @@ def load_csv(path, delimiter=",", max_rows=None):
                 if n_rows == max_rows:
                     break
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable CSV text file ({exc})") from None
+            raise CSVFormatError(path, None, f"not a readable CSV text file ({exc})") from None
     if not n_rows:
-        raise ValueError(f"{path}: no data rows")
+        if pending is not None:
+            column, bad = _bad_cell(pending[1])
+            raise CSVFormatError(path, pending[0], f"{bad!r} is not a number, and no data rows follow",
+                                 _other_delimiter(bad, delimiter), column + 1)
+        raise CSVFormatError(path, None, "no data rows")
     X = np.empty((n_rows, n_cols))
     blocks.reverse()
     for start in range(0, n_rows, _CSV_BLOCK_ROWS):
         stop = min(start + _CSV_BLOCK_ROWS, n_rows)
         X[start:stop] = blocks.pop()[:stop - start]
-    return _check_2d(X, path, "table")
+    X = _check_2d(X, path, "table")
+    if not return_info:
+        return X
+    return X, CSVInfo(delimiter, None if header is None else tuple(header),
+                      None if header is None else header_line, tuple(row_lines))
 
 
 def _is_float(text):
@@ -529,13 +676,51 @@ class NonBinaryError(ValueError):
     value : float
         The first offending value (row-major order).
     row, column : int
-        Where it is.
+        Where it is, 0-based (``X[row, column]``).
+    id_columns : list of int
+        Columns (0-based) that look like row ids (:func:`id_like_columns`): data to drop, not
+        to binarise.
     """
 
-    def __init__(self, value, row, column):
+    def __init__(self, value, row, column, id_columns=()):
         self.value, self.row, self.column = value, row, column
-        super().__init__(f"the data hold values other than 0 and 1 (first: {value:g} at row {row}, "
-                         f"column {column}); give a threshold to binarise them")
+        self.id_columns = list(id_columns)
+        if self.id_columns:
+            advice = (f"column {_and(self.id_columns)} (0-based) looks like a row id (increasing integers): "
+                      f"drop it (np.delete(X, {self.id_columns}, axis=1)) rather than binarise it")
+        else:
+            advice = "give a threshold to binarise them (values >= threshold become 1)"
+        super().__init__(f"the data hold values other than 0 and 1 (first: {value:g} at X[{row}, {column}], "
+                         f"0-based); {advice}")
+
+
+def _and(items):
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def id_like_columns(X):
+    """Columns that look like row ids rather than data: strictly increasing integers, 3 rows or more.
+
+    Such a column (``0, 1, 2, ...`` written by ``pandas.to_csv``, or ``1, 2, 3, ...``) is not
+    0/1 data, and binarising it at a threshold would turn the row number into a feature.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+
+    Returns
+    -------
+    columns : list of int
+        0-based.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < 3 or X.dtype.kind not in "biuf":
+        return []
+    X = X.astype(np.float64, copy=False)
+    whole = np.isfinite(X).all(axis=0) & (X == np.round(X)).all(axis=0)
+    increasing = (np.diff(X, axis=0) > 0).all(axis=0)
+    return [int(c) for c in np.flatnonzero(whole & increasing)]
 
 
 def binarize(X, threshold=None):
@@ -546,8 +731,9 @@ def binarize(X, threshold=None):
     X : ndarray of shape (n_samples, n_features)
         Numbers; NaN marks a missing cell.
     threshold : float or None, default=None
-        If given, values ``>= threshold`` become 1 and the others 0 (NaN stays NaN), as in
-        :func:`load_mnist`.  If None, ``X`` must already be 0/1.
+        If given, values ``>= threshold`` become 1 and the others 0 (NaN stays NaN): the rule
+        of :func:`load_mnist` (128) and :func:`load_digits_binary` (8), and of the command
+        line's ``--threshold``.  If None, ``X`` must already be 0/1.
 
     Returns
     -------
@@ -557,7 +743,7 @@ def binarize(X, threshold=None):
     Raises
     ------
     NonBinaryError
-        A value other than 0/1/NaN and no threshold.
+        A value other than 0/1/NaN and no threshold (it names columns that look like row ids).
     ValueError
         Infinite values, or every cell missing.
     """
@@ -567,7 +753,7 @@ def binarize(X, threshold=None):
     if X.dtype.kind == "f":
         if np.isinf(X).any():
             row, col = np.argwhere(np.isinf(X))[0]
-            raise ValueError(f"the data hold an infinite value at row {row}, column {col}")
+            raise ValueError(f"the data hold an infinite value at X[{row}, {col}] (0-based)")
         missing = np.isnan(X)
         if missing.all():
             raise ValueError("every cell of the data is missing (NaN)")
@@ -584,7 +770,7 @@ def binarize(X, threshold=None):
         bad &= ~missing
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise NonBinaryError(float(X[row, col]), int(row), int(col))
+        raise NonBinaryError(float(X[row, col]), int(row), int(col), id_like_columns(X))
     return X.astype(np.float64) if has_missing else X.astype(np.uint8)
 
 

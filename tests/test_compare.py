@@ -99,3 +99,50 @@ def test_records_to_csv_round_trip(article_like):
     rows = list(csv.DictReader(io.StringIO(records_to_csv(records))))
     assert [r["kernel"] for r in rows] == ["numpy", "numpy"]
     assert float(rows[0]["seconds"]) > 0 and rows[1]["seconds"] == ""  # skipped: empty cell
+
+
+# ---------------------------------------------------------------------------------------------
+# --threads caps BLAS too; unreliable timings are flagged
+# ---------------------------------------------------------------------------------------------
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_thread_limits_caps_blas_and_restores_it():
+    from bmm_numba.cli.compare import thread_limits
+
+    before, numba_before = _blas_threads(), numba.get_num_threads()
+    with thread_limits(1):
+        assert numba.get_num_threads() == 1
+        assert _blas_threads() <= {1}
+    assert _blas_threads() == before and numba.get_num_threads() == numba_before
+
+
+def _record(kernel, n, seconds, spread=1.0):
+    return {"kernel": kernel, "n": n, "seconds": seconds, "spread": spread, "max_abs_diff": 0.0, "nan": False,
+            "warning": None}
+
+
+def test_flag_unreliable_spread_fall_and_jump():
+    from bmm_numba.cli.compare import flag_unreliable
+
+    records = [_record("numpy", 50, 1e-4), _record("numpy", 100, 24e-3),     # 240x the time for 2x the rows
+               _record("numpy", 1000, 24e-3, spread=3.0),                    # flat, repeats spread 3x
+               _record("numba", 100, 80e-6), _record("numba", 200, 40e-6),   # falls as n grows
+               _record("numba_ones", 5, 20e-6, spread=1.9),                  # 1.9x of 20 us: timer noise, kept
+               _record("numba_ones", 10, 21e-6)]
+    flag_unreliable(flag_unreliable(records))  # twice (per kernel, then over all): the same warnings
+    warnings = {(r["kernel"], r["n"]): r["warning"] for r in records}
+    assert warnings[("numpy", 50)] is None
+    assert "240x the time at n=50 for 2x the rows" in warnings[("numpy", 100)]
+    assert warnings[("numpy", 1000)] == "repeats spread 3x"
+    assert "faster than at n=100" in warnings[("numba", 200)]
+    assert warnings[("numba_ones", 5)] is None and warnings[("numba_ones", 10)] is None
+    text = format_comparison(records)
+    assert "24 ms!" in text and "! unreliable (3 of 7 timings" in text
+    assert "numba n=200: faster than at n=100" in text
+    rows = list(csv.DictReader(io.StringIO(records_to_csv(records))))
+    assert rows[2]["warning"] == "repeats spread 3x" and rows[0]["warning"] == "" and rows[2]["spread"] == "3.0"

@@ -219,8 +219,8 @@ def test_load_csv_missing_cells_and_header(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("1,0\n0,1,1\n", "line 2: 3 cells; the first data line has 2"),
-    ("1,0\n0,x\n", "line 2: 'x' is not a number"),
+    ("1,0\n0,1,1\n", r"line 2: 3 cells; the first data line \(line 1\) has 2"),
+    ("1,0\n0,x\n", "line 2, column 2: 'x' is not a number"),
     ("a,b\n", "no data rows"),
     ("", "no data rows"),
 ])
@@ -249,14 +249,14 @@ def test_binarize_keeps_missing_cells():
 
 
 def test_binarize_non_binary_without_threshold():
-    with pytest.raises(NonBinaryError, match=r"first: 255 at row 1, column 0") as info:
+    with pytest.raises(NonBinaryError, match=r"first: 255 at X\[1, 0\], 0-based") as info:
         binarize(np.array([[0, 1], [255, 0]]))
     assert (info.value.value, info.value.row, info.value.column) == (255, 1, 0)
     np.testing.assert_array_equal(binarize(np.array([[0, 1], [255, 0]]), threshold=128), [[0, 0], [1, 0]])
 
 
 def test_binarize_rejects_inf_and_all_missing():
-    with pytest.raises(ValueError, match="infinite value at row 0, column 1"):
+    with pytest.raises(ValueError, match=r"infinite value at X\[0, 1\] \(0-based\)"):
         binarize(np.array([[0.0, np.inf]]))
     with pytest.raises(ValueError, match="every cell"):
         binarize(np.full((2, 2), np.nan))

@@ -8,7 +8,6 @@ its files atomically into ``args.out`` and returns the exit status.  Errors are 
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 
@@ -18,13 +17,10 @@ from ..datasets import mnist_dir_from_env
 from ..kernels.names import ARTICLE_SIZES
 from .data import load_data, load_digits_data, load_mnist_folder, synthetic_rows
 from .info import cpu_name, run_info, threading_layer, versions
-from .output import CLIError, FitProgress, atomic_write, prepare_out_dir
+from .output import CLIError, FitProgress, atomic_write, compile_notice, prepare_out_dir
+from .output import note as _note
 
 __all__ = ["run_compare", "run_fit", "run_select", "run_demo", "run_info"]
-
-
-def _note(text):
-    print(text, file=sys.stderr, flush=True)
 
 
 def _check_k(n_components, n_samples):
@@ -46,7 +42,7 @@ def _fit(data, params, threads):
     from sklearn.exceptions import ConvergenceWarning
 
     from ..estimator.mixture import BernoulliMixture
-    from .compare import numba_threads
+    from .compare import thread_limits
 
     progress = FitProgress(params["n_init"], params["max_iter"])
 
@@ -55,7 +51,7 @@ def _fit(data, params, threads):
             return progress
 
     bm = WatchedMixture(**params)
-    with numba_threads(threads), warnings.catch_warnings(record=True) as caught:
+    with thread_limits(threads), compile_notice(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
         bm.fit(data.X)
@@ -165,7 +161,7 @@ def run_select(args):
     data = load_data(args)
     _check_k(args.n_components, data.X.shape[0])
     from ..estimator.mixture import select_n_components
-    from .compare import numba_threads
+    from .compare import thread_limits
 
     print(f"data: {data.description}")
     print(f"select: K in {args.n_components}, n_init={args.n_init}, max_iter={args.max_iter}, "
@@ -173,7 +169,7 @@ def run_select(args):
     params = _estimator_params(args, None)
     del params["n_components"]
     table = {}
-    with numba_threads(args.threads):
+    with thread_limits(args.threads), compile_notice():
         for K in args.n_components:  # one K at a time, so progress can be shown
             start = time.perf_counter()
             row = select_n_components(data.X, [K], **params)
@@ -231,9 +227,17 @@ def _compare_data(args, n_rows):
 def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_budget, threads, random_state, out):
     """Time the kernels, print the table, write compare.{json,csv,png}; return the paths written."""
     import numba
+    from threadpoolctl import threadpool_info
 
     from ..kernels.registry import E_STEPS, TEACHING_KERNELS
-    from .compare import compare_kernels, format_comparison, numba_threads, records_to_csv, underflow_check
+    from .compare import (
+        compare_kernels,
+        flag_unreliable,
+        format_comparison,
+        records_to_csv,
+        thread_limits,
+        underflow_check,
+    )
 
     X = data.X
     if sizes[-1] > X.shape[0]:
@@ -243,11 +247,15 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
     mu = rng.uniform(0.25, 0.75, size=(n_components, X.shape[1]))
     pi = np.full(n_components, 1.0 / n_components)
     records = []
-    with numba_threads(threads):
+    with thread_limits(threads), compile_notice():
         n_threads = numba.get_num_threads()
+        blas = sorted({pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"})
+        blas_threads = blas[0] if len(blas) == 1 else None
         print(f"data: {data.description}")
         print(f"E-step with K={n_components}, mu ~ U(0.25, 0.75) (seed {random_state}), pi = 1/K; median of "
-              f"{repeats} calls after a warm-up call; {n_threads} Numba threads; CPU: {cpu_name()}", flush=True)
+              f"{repeats} calls after a warm-up call; {n_threads} Numba threads, "
+              f"{blas_threads if blas_threads is not None else '/'.join(map(str, blas)) or 'no'} BLAS threads; "
+              f"CPU: {cpu_name()}", flush=True)
         for kernel in kernels:  # one kernel at a time, so progress can be shown
             start = time.perf_counter()
             records += compare_kernels(X, mu, pi, sizes=sizes, kernels=[kernel], repeats=repeats,
@@ -255,13 +263,21 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
             _note(f"timed {kernel} ({time.perf_counter() - start:.1f} s)")
         underflow = underflow_check(X, kernels=kernels, n_components=n_components, n_rows=min(100, X.shape[0]),
                                     random_state=random_state)
+    flag_unreliable(records)  # across the kernels timed one by one above
+    flagged = [r for r in records if r["warning"]]
+    if flagged:
+        listed = ", ".join(f"{r['kernel']} n={r['n']}" for r in flagged[:4]) + (", ..." if len(flagged) > 4 else "")
+        _note(f"warning: {len(flagged)} of {sum(1 for r in records if r['seconds'])} timings look unreliable "
+              f"(a busy machine?): {listed}; marked ! in the table")
     print()
     print(format_comparison(records, time_budget=time_budget, underflow=underflow))
 
     meta = {"data": data.description, "n_features": int(X.shape[1]), "n_components": n_components,
             "mu": f"U(0.25, 0.75), seed {random_state}", "repeats": repeats, "time_budget_s": time_budget,
-            "numba_threads": n_threads, "threading_layer": threading_layer(), "cpu": cpu_name(),
-            "versions": versions(), "teaching_kernels": list(TEACHING_KERNELS)}
+            "numba_threads": n_threads, "blas_threads": blas_threads, "threading_layer": threading_layer(),
+            "cpu": cpu_name(),
+            "versions": versions(), "teaching_kernels": list(TEACHING_KERNELS),
+            "warnings": [f"{r['kernel']} n={r['n']}: {r['warning']}" for r in flagged]}
     written = [out / "compare.json", out / "compare.csv"]
     with atomic_write(written[0], "w") as fh:
         json.dump({"meta": meta, "records": records, "underflow": underflow}, fh, indent=1)

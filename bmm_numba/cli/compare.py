@@ -19,10 +19,22 @@ from ..kernels.names import ARTICLE_SIZES
 from ..kernels.registry import AUTO_KERNEL, E_STEPS, TEACHING_KERNELS
 
 __all__ = ["ARTICLE_SIZES", "RECORD_FIELDS", "compare_kernels", "underflow_check", "format_comparison",
-           "format_seconds", "records_to_csv", "numba_threads"]
+           "format_seconds", "records_to_csv", "numba_threads", "thread_limits", "flag_unreliable"]
 
 #: Keys of one record of :func:`compare_kernels`, in CSV column order.
-RECORD_FIELDS = ("kernel", "n", "seconds", "max_abs_diff", "nan")
+RECORD_FIELDS = ("kernel", "n", "seconds", "spread", "max_abs_diff", "nan", "warning")
+
+#: A (kernel, n) whose slowest repeat is over SPREAD_LIMIT times its fastest (and over
+#: SPREAD_FLOOR seconds slower) is flagged: another process took the cores during the repeats.
+#: On an idle 2-core EPYC the repeats of one cell stay within ~1.2x; the issue's busy run had
+#: ``numpy`` at a flat 24 ms from n=100 to n=1000 (so "numba_ones 378x numpy").
+SPREAD_LIMIT, SPREAD_FLOOR = 1.5, 1e-4
+
+#: A kernel's median that falls by over FALL_LIMIT times from one n to a larger n is flagged
+#: (a busy machine at the smaller n, or the switch from one thread to several), and one that
+#: grows over JUMP_LIMIT times faster than n (and by over a millisecond): no kernel here is
+#: worse than linear in n, so that is a busy machine at the larger n.
+FALL_LIMIT, JUMP_LIMIT = 1.5, 3.0
 
 
 @contextmanager
@@ -48,6 +60,22 @@ def numba_threads(threads):
         numba.set_num_threads(before)
 
 
+@contextmanager
+def thread_limits(threads):
+    """:func:`numba_threads` and, with threadpoolctl, the BLAS (and OpenMP) pools capped at ``threads``.
+
+    ``numpy``/``numpy_gemm`` hand matrix products to BLAS, whose own pool ignores Numba's count:
+    without the cap, ``--threads 1`` timed them on every core.  ``threads=None`` changes nothing.
+    """
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with numba_threads(threads), threadpool_limits(limits=int(threads)):
+        yield
+
+
 def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, time_budget=2.0, threads=None):
     """Time each kernel on the first ``n`` rows of ``X`` for every ``n`` in ``sizes``.
 
@@ -67,13 +95,15 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
         Seconds: a kernel whose predicted time for the next n (linear in n) exceeds this is
         skipped there and at larger n.
     threads : int, optional
-        Numba threads for the run (``numba.set_num_threads``; restored afterwards).
+        Numba and BLAS threads for the run (:func:`thread_limits`; restored afterwards).
 
     Returns
     -------
     records : list of dict
         One per (kernel, n): ``kernel``, ``n``, ``seconds`` (median, or None when skipped),
-        ``max_abs_diff`` against ``kernel="auto"`` and ``nan`` (whether the result held NaN).
+        ``spread`` (slowest over fastest repeat), ``max_abs_diff`` against ``kernel="auto"``,
+        ``nan`` (whether the result held NaN) and ``warning`` (None, or why the time is not to
+        be trusted: :func:`flag_unreliable`).
     """
     kernels = list(E_STEPS) if kernels is None else list(kernels)
     unknown = [k for k in kernels if k not in E_STEPS]
@@ -86,14 +116,14 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
     if sizes and (sizes[0] < 1 or sizes[-1] > X.shape[0]):
         raise ValueError(f"sizes must be between 1 and {X.shape[0]} (the rows of X); got {sizes}")
     records = []
-    with numba_threads(threads):
+    with thread_limits(threads):
         for kernel in kernels:
             f = E_STEPS[kernel]
             last = None  # (n, seconds)
             for n in sizes:
                 Xn = X[:n]
                 if last is not None and last[1] * n / last[0] > time_budget:
-                    records.append({"kernel": kernel, "n": n, "seconds": None, "max_abs_diff": None, "nan": None})
+                    records.append(dict.fromkeys(RECORD_FIELDS) | {"kernel": kernel, "n": n})
                     continue
                 resp = f(Xn, mu, pi)  # warm-up (compiles on first use)
                 times = []
@@ -102,8 +132,34 @@ def compare_kernels(X, mu, pi, *, sizes=ARTICLE_SIZES, kernels=None, repeats=5, 
                     f(Xn, mu, pi)
                     times.append(time.perf_counter() - start)
                 seconds = float(np.median(times))
-                records.append({"kernel": kernel, "n": n, "seconds": seconds, **_check(resp, Xn, mu, pi)})
+                records.append({"kernel": kernel, "n": n, "seconds": seconds, "spread": max(times) / min(times),
+                                **_check(resp, Xn, mu, pi), "warning": None})
                 last = (n, seconds)
+    return flag_unreliable(records)
+
+
+def flag_unreliable(records):
+    """Set each record's ``warning`` where its time is not to be trusted; return ``records``.
+
+    Flags a spread of repeats over :data:`SPREAD_LIMIT`, a median that falls by over
+    :data:`FALL_LIMIT` times as n grows, and one that grows over :data:`JUMP_LIMIT` times faster
+    than n: what a busy machine does to a timing table.
+    """
+    previous = {}
+    for r in sorted((r for r in records if r.get("seconds")), key=lambda r: (r["kernel"], r["n"])):
+        reasons = []  # recomputed from the times: flagging twice gives the same warnings
+        times = r["seconds"] * (r.get("spread") or 1.0)
+        if (r.get("spread") or 1.0) > SPREAD_LIMIT and times - r["seconds"] > SPREAD_FLOOR:
+            reasons.append(f"repeats spread {r['spread']:.2g}x")
+        before = previous.get(r["kernel"])
+        if before is not None:
+            (n0, t0), (n1, t1) = before, (r["n"], r["seconds"])
+            if t1 * FALL_LIMIT < t0:
+                reasons.append(f"faster than at n={n0} ({format_seconds(t0)})")
+            elif t1 / t0 > JUMP_LIMIT * n1 / n0 and t1 - t0 > 1e-3:
+                reasons.append(f"{t1 / t0:.3g}x the time at n={n0} for {n1 / n0:.3g}x the rows")
+        previous[r["kernel"]] = (r["n"], r["seconds"])
+        r["warning"] = "; ".join(reasons) or None
     return records
 
 
@@ -173,6 +229,15 @@ def format_seconds(seconds, micro="us"):
     return f"{seconds * 1e6:.3g} {micro}"
 
 
+def _time_cell(record):
+    """Return a cell of the time table: the median (``!`` when flagged), ``skipped``, or ``-`` when not run."""
+    if record is None:
+        return "-"
+    if record["seconds"] is None:
+        return "skipped"
+    return format_seconds(record["seconds"]) + ("!" if record.get("warning") else "")
+
+
 def format_comparison(records, *, time_budget=None, underflow=None):
     """Plain-text table: time per kernel per n, speed-up against attempt 1 and against ``numpy``.
 
@@ -191,8 +256,7 @@ def format_comparison(records, *, time_budget=None, underflow=None):
     width = max(len(k) for k in kernels) + 2
     lines = [f"{'kernel':<{width}}" + "".join(f"{'n=' + str(n):>12}" for n in sizes)]
     for kernel in kernels:
-        cells = [format_seconds(s) if (s := by_key[(kernel, n)]["seconds"]) is not None else "skipped"
-                 for n in sizes]
+        cells = [_time_cell(by_key.get((kernel, n))) for n in sizes]
         mark = " (teaching)" if kernel in TEACHING_KERNELS else ""
         lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells) + mark)
     for base in ("python_loops", "numpy"):
@@ -203,10 +267,18 @@ def format_comparison(records, *, time_budget=None, underflow=None):
         for kernel in kernels:
             cells = []
             for n in sizes:
-                a, b = by_key[(base, n)]["seconds"], by_key[(kernel, n)]["seconds"]
-                cells.append(f"{a / b:.3g}x" if a and b else "-")
+                ra, rb = by_key.get((base, n), {}), by_key.get((kernel, n), {})
+                a, b = ra.get("seconds"), rb.get("seconds")
+                mark = "!" if ra.get("warning") or rb.get("warning") else ""
+                cells.append(f"{a / b:.3g}x{mark}" if a and b else "-")
             lines.append(f"{kernel:<{width}}" + "".join(f"{c:>12}" for c in cells))
     lines.append("")
+    flagged = [r for r in records if r.get("warning")]
+    if flagged:
+        lines.append(f"! unreliable ({len(flagged)} of {sum(1 for r in records if r['seconds'])} timings; a busy "
+                     "machine? rerun on an idle one, or with more --repeats):")
+        lines.extend(f"  {r['kernel']} n={r['n']}: {r['warning']}" for r in flagged)
+        lines.append("")
     skipped = {}
     for r in records:
         if r["seconds"] is None:
@@ -240,5 +312,5 @@ def records_to_csv(records):
     writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in records:
-        writer.writerow({k: "" if r[k] is None else r[k] for k in RECORD_FIELDS})
+        writer.writerow({k: "" if r.get(k) is None else r[k] for k in RECORD_FIELDS})
     return buffer.getvalue()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import datasets
-from .output import CLIError
+from .output import CLIError, note
 
 __all__ = ["Dataset", "load_data", "load_mnist_folder", "load_digits_data", "synthetic_rows"]
 
@@ -53,34 +53,96 @@ def load_digits_data(threshold):
                    "scikit-learn digits")
 
 
-def _binary(X, source, threshold):
+def _columns_1_based(columns):
+    return ",".join(str(c + 1) for c in columns)
+
+
+def _binary(X, source, threshold, where=None):
+    """``datasets.binarize`` with the command line's advice; ``where(row, column)`` names a cell (1-based)."""
     try:
         return datasets.binarize(X, threshold)
     except datasets.NonBinaryError as exc:
-        raise CLIError(f"{source}: value {exc.value:g} at row {exc.row}, column {exc.column} is not 0 or 1; "
-                       "pass --threshold T to binarise (values >= T become 1)") from None
+        if where is None:
+            cell = f"{source}: value {exc.value:g} at row {exc.row + 1}, column {exc.column + 1}"
+        else:
+            cell = f"{source}, {where(exc.row, exc.column)}: value {exc.value:g}"
+        cell += f" is not 0 or 1 ({'rows' if where is None else 'lines'} and columns count from 1)"
+        if exc.id_columns:
+            ids = _columns_1_based(exc.id_columns)
+            advice = (f"column {ids} looks like a row id (increasing integers): drop it with --drop-columns {ids}, "
+                      "not --threshold, which would make it data")
+        else:
+            advice = "pass --threshold T to binarise (values >= T become 1)"
+        raise CLIError(f"{cell}; {advice}") from None
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
 
 
+def _drop_columns(X, columns, source):
+    """``X`` without ``columns`` (0-based; from the 1-based ``--drop-columns``)."""
+    if not columns:
+        return X
+    if columns[-1] >= X.shape[1]:
+        raise CLIError(f"--drop-columns {columns[-1] + 1}: {source} has {X.shape[1]} columns (counting from 1)")
+    if len(columns) == X.shape[1]:
+        raise CLIError(f"--drop-columns drops all {X.shape[1]} columns of {source}")
+    return np.delete(X, columns, axis=1)
+
+
+def _load_csv(args):
+    """Read ``--csv`` (streamed up to ``--n-samples`` rows): data, said header, 1-based cell names."""
+    try:
+        X, info = datasets.load_csv(args.csv, delimiter=getattr(args, "delimiter", None), max_rows=args.n_samples,
+                                    return_info=True)
+    except datasets.CSVFormatError as exc:
+        if exc.suggested_delimiter is None:
+            raise
+        where = f"{exc.path}, line {exc.line}" if exc.line is not None else exc.path
+        where += f", column {exc.column}" if exc.column is not None else ""
+        raise CLIError(f"{where}: {exc.problem}; the file looks "
+                       f"{datasets.CSV_DELIMITER_NAMES[exc.suggested_delimiter]}-separated: "
+                       f"pass --delimiter {_shell_quote(exc.suggested_delimiter)}") from None
+    if info.header is not None:
+        cells = info.delimiter.join(info.header)
+        shown = cells if len(cells) <= 60 else cells[:57] + "..."
+        note(f"note: {args.csv}: skipped line {info.header_line} as a header (names; numbers from line "
+             f"{info.line_of_row(0)} on): {shown}")
+    kept = [c for c in range(X.shape[1]) if c not in set(args.drop_columns or ())]
+
+    def where(row, column):  # 1-based line and column of the file
+        return f"line {info.line_of_row(row)}, column {kept[column] + 1}"
+
+    return X, info, where
+
+
+def _shell_quote(char):
+    return {"\t": "'\\t'", ";": "';'", "|": "'|'"}.get(char, char)
+
+
 def load_data(args):
     """Return the :class:`Dataset` named by ``fit``/``select`` options (first ``--n-samples`` rows)."""
+    drop = getattr(args, "drop_columns", None)
+    if drop and not (args.npy or args.npz or args.csv):
+        raise CLIError("--drop-columns applies to --npy, --npz and --csv files")
     if args.mnist_dir:
         data = load_mnist_folder(args.mnist_dir, args.split, args.threshold)
     elif args.digits:
         data = load_digits_data(args.threshold)
     elif args.npy:
         X, image_shape = datasets.load_npy(args.npy)
-        data = Dataset(_binary(X, args.npy, args.threshold), None, image_shape, f"{args.npy} {X.shape}",
-                       Path(args.npy).name)
+        X = _drop_columns(X, drop, args.npy)
+        data = Dataset(_binary(X, args.npy, args.threshold), None, None if drop else image_shape,
+                       f"{args.npy} {X.shape}", Path(args.npy).name)
     elif args.npz:
         X, labels, image_shape = datasets.load_npz(args.npz)
-        data = Dataset(_binary(X, args.npz, args.threshold), labels, image_shape, f"{args.npz} {X.shape}",
-                       Path(args.npz).name)
+        X = _drop_columns(X, drop, args.npz)
+        data = Dataset(_binary(X, args.npz, args.threshold), labels, None if drop else image_shape,
+                       f"{args.npz} {X.shape}", Path(args.npz).name)
     elif args.csv:
-        X = datasets.load_csv(args.csv, max_rows=args.n_samples)  # streamed: stops at --n-samples rows
+        X, info, where = _load_csv(args)
+        X = _drop_columns(X, drop, args.csv)
         missing = int(np.isnan(X).sum())
-        data = Dataset(_binary(X, args.csv, args.threshold), None, None,
+        data = Dataset(_binary(X, args.csv, args.threshold, where), None, None,
                        f"{args.csv} {X.shape}, {missing} missing cells", Path(args.csv).name)
     elif datasets.mnist_dir_from_env(existing=False):  # a folder named there but missing is an error
         data = load_mnist_folder(datasets.mnist_dir_from_env(existing=False), args.split, args.threshold)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -46,6 +47,8 @@ def _parallel_touch(out):  # compiled on demand by threading_layer(), never at i
 
 def threading_layer():
     """Numba's threading layer in use; runs one tiny parallel loop first if none has run yet."""
+    from ..kernels import jit as _jit  # noqa: F401  (its import chooses the layer: "forksafe" by default)
+
     if numba.config.DISABLE_JIT:
         return "none (NUMBA_DISABLE_JIT=1)"
     try:
@@ -53,6 +56,22 @@ def threading_layer():
     except ValueError:  # no parallel region has run yet: the layer is chosen on the first one
         numba.njit(parallel=True)(_parallel_touch)(np.empty(4))
         return numba.threading_layer()
+
+
+def package_location():
+    """Return the folder of the installed ``bmm_numba`` package."""
+    return Path(__file__).resolve().parents[1]
+
+
+def _under_package(path):
+    """Return ``path`` as ``<package>/...`` when it lies inside the package folder.
+
+    The local path is then printed once, on the ``package`` line.
+    """
+    try:
+        return str(Path("<package>") / Path(path).resolve().relative_to(package_location()))
+    except ValueError:
+        return str(path)
 
 
 def _cache_dir():
@@ -67,13 +86,14 @@ def _cache_dir():
         path = kernel._cache._cache_path  # Numba internals: informational only
     except Exception:
         return numba.config.CACHE_DIR or "next to the package, else the user cache folder"
-    return str(path) if path else "none (no writable cache location: kernels compile on every run)"
+    return _under_package(path) if path else "none (no writable cache location: kernels compile on every run)"
 
 
 def run_info(args):
     """``bmm-numba info``."""
     rows = list(versions().items())
     rows += [
+        ("package", str(package_location())),
         ("platform", platform.platform()),
         ("cpu", cpu_name()),
         ("llvm host cpu", _llvm_cpu()),

@@ -21,7 +21,7 @@ import sys
 import threading
 
 from ..kernels.names import ARTICLE_SIZES, KERNEL_NAMES, PRODUCTION_KERNEL_NAMES
-from .output import CLIError
+from .output import CLIError, end_open_line
 
 __all__ = ["main", "build_parser", "registry_kernel_names"]
 
@@ -40,7 +40,7 @@ start with:   bmm-numba demo             (no files needed; writes two PNGs)
 then:         bmm-numba compare --sizes 5,10,20,50,100 --repeats 3
               bmm-numba fit --digits --n-components 10
               bmm-numba fit --mnist-dir DIR --n-components 10
-              bmm-numba select --digits --n-components 2-16
+              bmm-numba select --digits --n-components 1-15
 MNIST folder: --mnist-dir DIR, or the environment variable BMM_NUMBA_MNIST_DIR
 """
 
@@ -98,6 +98,36 @@ def _threshold(text):
     return value
 
 
+#: The one binarisation rule (the same words in datasets.binarize, load_mnist, load_digits_binary).
+THRESHOLD_RULE = "values >= T become 1, the others 0 (default: 128 for MNIST, 8 for digits"
+THRESHOLD_HELP = THRESHOLD_RULE + "; files must hold 0/1 unless given)"
+
+
+def _delimiter(text):
+    text = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(text, text)
+    if len(text) != 1 or text in "\r\n\"" or text.isalnum() or text in ".-+":
+        raise argparse.ArgumentTypeError(f"expected one separator character like , ; | or \\t; got {text!r}")
+    return text
+
+
+def _columns(text):
+    """1-based column numbers: ``"1"``, ``"1,3"``, ``"2-4"``; returned 0-based, sorted, distinct."""
+    columns = set()
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            low, _, high = part.partition("-")
+            low, high = int(low), int(high or low)
+            if low < 1 or high < low:
+                raise ValueError
+            columns.update(range(low - 1, high))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 1-based column numbers like 1 or 1,3 or 2-4; "
+                                         f"got {text!r}") from None
+    if not columns:
+        raise argparse.ArgumentTypeError(f"no column in {text!r}")
+    return sorted(columns)
+
+
 def _sizes(text):
     try:
         sizes = sorted({int(part) for part in text.split(",") if part.strip()})
@@ -145,7 +175,8 @@ def _add_out(p, default=DEFAULT_OUT):
 
 def _add_threads(p):
     p.add_argument("--threads", type=_int_at_least(1), metavar="N",
-                   help="Numba threads (default: all; restored afterwards)")
+                   help="threads for Numba and for BLAS (NumPy's matrix products) "
+                        "(default: all; restored afterwards)")
 
 
 def _add_data_source(p):
@@ -156,14 +187,20 @@ def _add_data_source(p):
     one.add_argument("--npy", metavar="FILE", help=".npy array (n, d) of 0/1, or (n, h, w) images")
     one.add_argument("--npz", metavar="FILE",
                      help=".npz archive: data in X (or data, x, or its only array), labels in y/labels/target")
-    one.add_argument("--csv", metavar="FILE", help="CSV of 0/1; empty cells, NA, NaN and ? are missing values")
+    one.add_argument("--csv", metavar="FILE",
+                     help="CSV of 0/1; empty cells, NA, NaN and ? are missing values; a first line of names "
+                          "followed by numbers is a header (skipped, and said so)")
     one.add_argument("--digits", action="store_true",
                      help="scikit-learn's bundled 8x8 digits (1797 images), binarised at 8 of 16")
     src.add_argument("--split", choices=("train", "test"), default="train",
                      help="MNIST split (default: %(default)s)")
-    src.add_argument("--threshold", type=_threshold, metavar="T",
-                     help="values >= T become 1, the others 0 (default: 128 for MNIST, 8 for digits; "
-                          "files must hold 0/1 unless given)")
+    src.add_argument("--threshold", type=_threshold, metavar="T", help=THRESHOLD_HELP)
+    src.add_argument("--delimiter", type=_delimiter, metavar="C",
+                     help="CSV cell separator, one character; \\t for a tab (default: guessed from the first "
+                          "lines among , ; tab |)")
+    src.add_argument("--drop-columns", type=_columns, metavar="LIST",
+                     help="columns to drop before anything else (an id column, say), 1-based as in cut -f: "
+                          "1 or 1,3 or 2-4")
     src.add_argument("--n-samples", type=_int_at_least(1), metavar="N", help="use only the first N rows")
 
 
@@ -205,8 +242,7 @@ def build_parser():
                      help="digits: sklearn's 8x8 digits, binarised (D=64); synthetic: generated "
                           "MNIST-shaped rows (D=784, 13%% ones)")
     src.add_argument("--split", choices=("train", "test"), default="train", help="MNIST split (default: %(default)s)")
-    src.add_argument("--threshold", type=_threshold, metavar="T",
-                     help="binarisation threshold (default: 128 for MNIST, 8 for digits)")
+    src.add_argument("--threshold", type=_threshold, metavar="T", help=THRESHOLD_RULE + ")")
     p.add_argument("--sizes", type=_sizes, default=list(ARTICLE_SIZES), metavar="N,N,...",
                    help=f"row counts (default: the article's {','.join(map(str, ARTICLE_SIZES))})")
     p.add_argument("--kernels", type=_kernels, metavar="NAME,...",
@@ -245,7 +281,8 @@ def build_parser():
 
     p = sub.add_parser("demo", help="fit the bundled digits and run a small compare (no files needed)",
                        description="Fit K=10 to scikit-learn's bundled digits (means.png, model.npz), then time "
-                                   "every kernel on generated MNIST-shaped rows (compare.png, compare.json); "
+                                   "every kernel on generated MNIST-shaped rows (compare.png, compare.json, "
+                                   "compare.csv); "
                                    "print where the pictures are.")
     p.add_argument("--repeats", type=_int_at_least(1), default=3, metavar="R",
                    help="timed calls per kernel and n in the compare (default: %(default)s)")
@@ -282,9 +319,11 @@ def main(argv=None):
 
         return getattr(_cli_commands, f"run_{args.command}")(args)
     except KeyboardInterrupt:
+        end_open_line()  # a progress bar drawn with "\r" keeps its line; the message gets its own
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except _Terminated:  # unwound like Ctrl-C: atomic_write removed its temporary file
+        end_open_line()
         print(f"{PROG}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
     except BrokenPipeError:  # stdout closed early (``| head``): stop quietly, as other tools do
@@ -292,6 +331,7 @@ def main(argv=None):
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except (CLIError, OSError, ValueError, ImportError, MemoryError) as exc:
+        end_open_line()
         if debug:
             raise
         print(f"{PROG} {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
