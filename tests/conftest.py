@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-MODULE_MARKS = {"test_cli.py": "cli", "test_cli_hostile.py": "cli", "test_dask.py": "dask", "test_fuzz.py": "slow"}
+MODULE_MARKS = {"test_cli.py": "cli", "test_cli_hostile.py": "cli", "test_cli_output.py": "cli",
+                "test_dask.py": "dask", "test_fuzz.py": "slow"}
 PROCESS_NAMES = frozenset({"subprocess", "LocalCluster", "multiprocessing", "ProcessPoolExecutor", "fork"})
 NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist")
 NOJIT_MODULES = ("test_e_step.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py", "test_m_step.py",
