@@ -165,9 +165,9 @@ for name in E_STEPS:
     vs4_large = times["numpy"][n_large] / times[name][n_large] if n_large in times[name] else float("nan")
     print(f"{name:14s} {vs1:22.3g} {vs4:22.3g} {vs4_large:22.3g}")
 
-step = {a: times[a][n_small] / times[b][n_small]
-        for a, b in (("python_loops", "python_log"), ("python_log", "numpy_rows"), ("numpy_rows", "numpy"))}
-print("attempt 1 -> 2: %.0fx, 2 -> 3: %.0fx, 3 -> 4: %.1fx (N = %d)" % (*step.values(), n_small))
+for (a, b), rung in zip((("python_loops", "python_log"), ("python_log", "numpy_rows"), ("numpy_rows", "numpy")),
+                        ("1 -> 2", "2 -> 3", "3 -> 4"), strict=True):
+    print(f"attempt {rung}: {times[a][n_small] / times[b][n_small]:.1f}x faster (N = {n_small})")
 
 # %%
 # What the ladder teaches
