@@ -127,7 +127,7 @@ plt.show()
 
 
 def float_products(x):
-    """The running product in float64, as attempt 1 computes it: shape (K, D)."""
+    """Return the running product in float64, as attempt 1 computes it: shape (K, D)."""
     with np.errstate(under="ignore"):
         return pi_fit[:, None] * np.cumprod(np.where(x == 1, mu_fit, 1.0 - mu_fit), axis=1)
 
