@@ -185,7 +185,7 @@ for (a, b), rung in zip((("python_loops", "python_log"), ("python_log", "numpy_r
 # * **Compiled loops win when they do less work.**  ``numba_ones`` adds a weight only for the
 #   pixels that are 1 (about 13 % here); ``numba`` adds one table entry per non-zero group of 4
 #   pixels with vector registers.  No dense matrix product can skip the zeros: at the largest N
-#   both are ahead of the NumPy lines, ``numba`` by an order of magnitude.
+#   both are ahead of the NumPy lines, ``numba`` by about an order of magnitude or more.
 # * **Small calls are fixed costs.**  From N = 5 to N = 20 the fast kernels' lines are nearly
 #   flat: input checks, allocating the output and Python's call overhead cost more than the
 #   arithmetic.  Below 192 rows ``numba`` runs the ``numba_ones`` loop (building its table only
