@@ -186,7 +186,7 @@ FORK_SCRIPT = textwrap.dedent(
     from bmm_numba import E_STEPS
 
     rng = np.random.default_rng(0)
-    X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= THREADS_MIN_WORK
+    X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= threads.TABLE_MIN_WORK
     mu, pi = rng.uniform(0.2, 0.8, (10, 300)), np.full(10, 0.1)
     before = E_STEPS["numba"](X, mu, pi)  # starts the block runner's worker thread
     from bmm_numba.kernels import threads as _threads
