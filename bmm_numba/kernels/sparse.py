@@ -132,9 +132,10 @@ def _csr_e_step_body(indptr, indices, weights, bias, resp, log_prob_norm):
 
 
 def _csr_em_body(indptr, indices, weights, bias, sample_weight, block_starts, part_S, part_nk, log_prob_norm):
-    """Block b (rows ``block_starts[b] .. block_starts[b + 1] - 1``): E-step of each row, then its
-    weighted responsibilities added to ``part_nk[b]`` and to ``part_S[b, d]`` for each of its ones.
+    """One EM pass over fixed blocks of CSR rows, block b into its own partial sums.
 
+    Block b holds rows ``block_starts[b] .. block_starts[b + 1] - 1``: the E-step of each row, then
+    its weighted responsibilities added to ``part_nk[b]`` and to ``part_S[b, d]`` for each one d.
     ``part_S`` (n_blocks, D * KP) and ``part_nk`` (n_blocks, KP) are scratch: iteration ``b``
     zeroes and fills slot ``b`` only; the caller adds the slots in block order.
     """

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "WORK_KINDS", "choose_parallel", "run_serial_or_parallel", "parallel_guard",
-           "threading_layer_is_safe", "run_blocks"]
+__all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "WORK_KINDS", "choose_parallel", "run_serial_or_parallel",
+           "parallel_guard", "threading_layer_is_safe", "run_blocks"]
 
 #: Fewest inner-loop steps for which a kernel starts threads, a step being one K-entry add of
 #: one cell: ``n * d * k`` for the dense and missing-value E-steps and statistics, ``nnz * k`` for
@@ -84,7 +84,9 @@ def parallel_guard():
 
 
 def choose_parallel(parallel, work, kind="cells") -> bool:
-    """The one rule of every kernel: start threads only when allowed and the work reaches the threshold.
+    """Decide whether a call uses threads: only when allowed and its work reaches the threshold.
+
+    The one rule of every kernel (dense, missing-value, sparse, statistics, table, initialisation).
 
     Parameters
     ----------
