@@ -265,3 +265,23 @@ def test_backend_runs_the_fused_sparse_pass_for_compiled_kernels(rng, monkeypatc
         assert_allclose(S, ref_S, rtol=1e-11, atol=1e-12)
         assert_allclose(log_norm, ref_log_norm, rtol=1e-12)
     assert len(calls) == 2  # the two compiled kernels; "numpy" runs the SciPy E-step and statistics
+
+
+def test_fused_sparse_pass_gives_way_where_one_block_would_hold_every_one(rng, monkeypatch):
+    from bmm_numba.em.backend import resolve_backend
+    from bmm_numba.em.data import encode
+
+    X = binary(rng, n=2000, d=20, p=0.3)  # ~12000 ones: enough for several blocks of 16 * 20
+    data = encode(sp.csr_matrix(X))
+    mu, pi, w = rng.uniform(0.05, 0.95, (4, 20)), rng.dirichlet(np.ones(4)), rng.uniform(0, 2, 2000)
+    assert _sparse.fused_pass_fits(data.csr[0], 20, 4)
+    monkeypatch.setattr(_sparse, "_MAX_PARTIAL_BYTES", 8 * 20 * 4)  # memory for one block only
+    assert not _sparse.fused_pass_fits(data.csr[0], 20, 4)
+    assert _sparse.fused_pass_fits(data.csr[0][:2], 20, 4)  # one row: one block is all it needs anyway
+    monkeypatch.setattr(_sparse, "numba_em_pass", lambda *a, **k: pytest.fail("fused pass with one block"))
+    nk, S, observed, log_norm = resolve_backend("numba").em_statistics(data, w, mu, pi)
+    ref_nk, ref_S, ref_log_norm = _sparse_em_reference(X, mu, pi, w)
+    assert observed is None
+    assert_allclose(nk, ref_nk, rtol=1e-11)
+    assert_allclose(S, ref_S, rtol=1e-11, atol=1e-12)
+    assert_allclose(log_norm, ref_log_norm, rtol=1e-12)

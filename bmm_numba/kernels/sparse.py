@@ -42,6 +42,7 @@ __all__ = [
     "scipy_stats",
     "numba_em_pass",
     "em_blocks",
+    "fused_pass_fits",
     "SERIAL_AND_PARALLEL",
 ]
 
@@ -241,6 +242,27 @@ def scipy_stats(X_csr, rw):
     return rw.sum(axis=0), np.ascontiguousarray(np.asarray(X_csr.T @ rw).T)
 
 
+def _blocks_by_ones(nnz, n_features):
+    """Most blocks with at least ``_MIN_BLOCK_ONES_PER_FEATURE * D`` stored ones each (at most 64)."""
+    return min(nnz // (_MIN_BLOCK_ONES_PER_FEATURE * max(1, n_features)), _MAX_BLOCKS)
+
+
+def _blocks_by_memory(n_features, n_components):
+    """Most blocks whose (D, K) partial sums fit in ``_MAX_PARTIAL_BYTES``."""
+    return _MAX_PARTIAL_BYTES // (8 * max(1, n_features) * max(1, n_components))
+
+
+def fused_pass_fits(indptr, n_features, n_components):
+    """Return False where the partial sums' memory allows one block though the ones fill several.
+
+    There the fused pass would run in one thread (one block); the E-step then the CSC statistics
+    keep every thread busy without per-block partial sums (e.g. D = 100000, K = 200: 160 MB a
+    block).  A function of the data's shape only, so the choice never depends on ``parallel``.
+    """
+    KP = n_components + n_components % 2
+    return _blocks_by_memory(n_features, KP) >= 2 or _blocks_by_ones(int(indptr[-1]), n_features) < 2
+
+
 def em_blocks(indptr, n_features, n_components):
     """Row ranges of the fused pass: ``block_starts`` (n_blocks + 1,), int64.
 
@@ -249,10 +271,7 @@ def em_blocks(indptr, n_features, n_components):
     64 MiB of (D, K) partial sums.
     """
     nnz = int(indptr[-1])
-    per_block_bytes = 8 * max(1, n_features) * max(1, n_components)
-    n_blocks = min(nnz // (_MIN_BLOCK_ONES_PER_FEATURE * max(1, n_features)), _MAX_BLOCKS,
-                   _MAX_PARTIAL_BYTES // per_block_bytes)
-    n_blocks = max(1, n_blocks)
+    n_blocks = max(1, min(_blocks_by_ones(nnz, n_features), _blocks_by_memory(n_features, n_components)))
     targets = (np.arange(n_blocks + 1, dtype=np.int64) * nnz) // n_blocks
     starts = np.searchsorted(indptr, targets, side="left").astype(np.int64)
     starts[0], starts[-1] = 0, indptr.shape[0] - 1
