@@ -28,25 +28,26 @@ __all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "WORK_KINDS", "choose_parallel
 
 #: Fewest inner-loop steps for which a kernel starts threads, a step being one K-entry add of
 #: one cell: ``n * d * k`` for the dense and missing-value E-steps and statistics, ``nnz * k`` for
-#: the sparse kernels.  Measured on the project's 2-core machine (busy with other jobs, the
-#: condition users meet too), serial build against parallel build per call, K = 5 (missing) and
-#: K = 10 (sparse, 8 % ones), ``python /tmp/threads/measure_threshold.py`` (docs/design.md, issue 13):
+#: the sparse kernels.  Serial against parallel build per call (``python bench/thread_threshold.py``),
+#: on the project's 2-core AMD EPYC shared with ~6 other jobs (load 4-4.5, the condition users of a
+#: shared machine meet too; wall-clock medians, us):
 #:
-#: ============================  ========  ===========  =============
-#: call                          steps     serial (us)  parallel / serial
-#: ============================  ========  ===========  =============
-#: missing E-step 50 x 16        4 000     5            14.8
-#: missing stats 435 x 16        34 800    10           5.2
-#: missing E-step 1000 x 32      160 000   152          1.26
-#: missing E-step 4000 x 64      1.3 M     1480         1.62 (busy)
-#: missing stats 8000 x 128      5.1 M     8600         0.95
-#: sparse E-step 100 x 200       16 000    13           9.4
-#: sparse E-step 1760 x 2000     2.8 M     1320         1.49 (busy)
-#: ============================  ========  ===========  =============
+#: ========================  =========  ======  ========  ================
+#: call                      steps      serial  parallel  parallel / serial
+#: ========================  =========  ======  ========  ================
+#: missing E-step 50 x 16    4 000      7       60        8.5
+#: missing stats 435 x 16    34 800     20      72        3.7
+#: missing E-step 1000 x 32  160 000    214     360       1.7
+#: missing E-step 4000 x 64  1.3 M      1552    3918      2.5
+#: missing stats 8000 x 128  5.1 M      9013    4995      0.55
+#: sparse fused 100 x 200    16 000     18      129       7.0
+#: sparse fused 1760 x 2000  2.8 M      1393    1039      0.75
+#: ========================  =========  ======  ========  ================
 #:
-#: Starting the team costs 50-100 us (parallel minus half the serial time at the small sizes),
-#: a step ~1.2-1.7 ns; threads can pay only from ~2 x 80 us / 1.2 ns = 130 000 steps, and gain a
-#: quarter from ~4x that; 2^20 keeps a margin (~1.5 ms of serial work) for a busy machine.
+#: Starting the team costs 50-120 us (parallel minus half the serial time at the small sizes), a
+#: step 0.5-1.7 ns: threads can pay only from ~2 x 100 us / 1.5 ns ~ 130 000 steps and gain a
+#: quarter from ~4x that.  2^20 (~1-2 ms of serial work) keeps a margin for a busy machine, where
+#: below it the parallel build was slower at every size measured (1.2-19x).
 PARALLEL_MIN_WORK = 1 << 20
 
 #: The same for the table kernel (:mod:`bmm_numba.kernels.table`), whose steps are ``n * d * KP``
