@@ -4,13 +4,17 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from bmm_numba import E_STEPS
+from bmm_numba import E_STEPS, BernoulliMixture
+from bmm_numba.kernels import threads
 from bmm_numba.kernels.e_step_numba import COMPILED_KERNELS, run_compiled
 from bmm_numba.kernels.validation import check_e_step_inputs
 
@@ -20,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("kernel", list(COMPILED_KERNELS))
-def test_serial_build_equals_parallel_build(kernel, rng):
+def test_serial_build_equals_parallel_build(kernel, rng, monkeypatch):
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0)  # the parallel build whatever the threshold
     X, mu, pi = check_e_step_inputs(*mnist_like(rng, n=500))
     serial = run_compiled(kernel, X, mu, pi, parallel=False, return_log_norm=True)
     parallel = run_compiled(kernel, X, mu, pi, parallel=True, return_log_norm=True)
@@ -41,6 +46,78 @@ def test_results_do_not_depend_on_thread_count(kernel, rng):
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
+
+
+def _rule_cases():
+    """(parallel, work, kind, expected) of the one rule: threads only when allowed and the work is there."""
+    cells, table = threads.PARALLEL_MIN_WORK, threads.TABLE_MIN_WORK
+    cases = []
+    for kind, limit in (("cells", cells), ("table", table)):
+        for allowed in (True, None):  # the estimator's parallel=True and the kernels' default mean the same
+            cases += [(allowed, 0, kind, False), (allowed, limit - 1, kind, False), (allowed, limit, kind, True),
+                      (allowed, 10 * limit, kind, True)]
+        cases += [(False, limit, kind, False), (False, 10 * limit, kind, False), (0, limit, kind, False)]
+    return cases
+
+
+@pytest.mark.parametrize("parallel, work, kind, expected", _rule_cases())
+def test_choose_parallel_rule(parallel, work, kind, expected):
+    assert threads.choose_parallel(parallel, work, kind) is expected
+
+
+def test_choose_parallel_reads_its_thresholds_at_each_call(monkeypatch):
+    assert not threads.choose_parallel(True, 10)
+    monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 10)
+    assert threads.choose_parallel(True, 10) and not threads.choose_parallel(True, 10, "table")
+    monkeypatch.setattr(threads, "TABLE_MIN_WORK", 10)
+    assert threads.choose_parallel(True, 10, "table")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        threads.choose_parallel(True, 10, "rows")
+
+
+def _tiny_fit_data(name):
+    """435 x 16 with ~5 % NaN (the fit of issue 13), a tiny sparse one, a tiny and a small dense one."""
+    rng = np.random.default_rng(13)
+    X = (rng.random((435, 16)) < 0.3).astype(np.float64)
+    if name == "missing 435x16":
+        X[rng.random(X.shape) < 0.05] = np.nan
+        return X
+    if name == "sparse 435x40":
+        return sp.csr_matrix((rng.random((435, 40)) < 0.1).astype(np.float64))
+    return X[:100] if name == "dense 100x16" else X
+
+
+@pytest.mark.parametrize("threshold", ["package", "zero (control)"])
+@pytest.mark.parametrize("name", ["missing 435x16", "sparse 435x40", "dense 100x16", "dense 435x16"])
+def test_tiny_fit_with_threads_allowed_never_starts_them(name, threshold, monkeypatch):
+    """parallel=True (the estimator's default) on a tiny fit: no parallel region, no block-runner thread."""
+    started = []
+    real_guard, real_pool = threads.parallel_guard, threads._pool
+
+    @contextmanager
+    def recording_guard():  # every call of a parallel build passes here
+        started.append("parallel build")
+        with real_guard():
+            yield
+
+    def recording_pool():  # run_blocks asks for its worker threads only when it splits the blocks
+        started.append("run_blocks threads")
+        return real_pool()
+
+    monkeypatch.setattr(threads, "parallel_guard", recording_guard)
+    monkeypatch.setattr(threads, "_pool", recording_pool)
+    if threshold != "package":
+        if numba.get_num_threads() < 2:
+            pytest.skip("one Numba thread: the block runner starts none")
+        monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(threads, "TABLE_MIN_WORK", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short fit may not converge
+        BernoulliMixture(3, max_iter=3, random_state=0).fit(_tiny_fit_data(name))
+    if threshold == "package":
+        assert started == [], f"{name}: {sorted(set(started))}"
+    else:  # the recorders see threads where the rule allows them, so the assertion above can fail
+        assert started, name
 
 
 CONCURRENT_SCRIPT = textwrap.dedent(
@@ -186,7 +263,7 @@ FORK_SCRIPT = textwrap.dedent(
     from bmm_numba import E_STEPS
 
     rng = np.random.default_rng(0)
-    X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= THREADS_MIN_WORK
+    X = (rng.random((4000, 300)) < 0.2).astype(np.uint8)  # n * d * 16 lanes >= threads.TABLE_MIN_WORK
     mu, pi = rng.uniform(0.2, 0.8, (10, 300)), np.full(10, 0.1)
     before = E_STEPS["numba"](X, mu, pi)  # starts the block runner's worker thread
     from bmm_numba.kernels import threads as _threads

@@ -9,6 +9,12 @@ Both steps only ever touch the stored ones:
   writing its own row ``S[:, d]`` (stored (D, K)), summed in the fixed CSC order: race-free and
   bit-identical for any thread count, without the (D, K) partial array per block that the
   dense kernels use (which at D = 100000 would cost more than the data).  SciPy: ``X.T @ rw``.
+* One EM iteration fused (:func:`numba_em_pass`, what a fit runs): per CSR row the E-step above,
+  then, while the row's responsibilities are in registers, ``nk`` and ``S`` (D, K) accumulated
+  over the same stored ones into its block's partial sums.  Blocks are fixed ranges of rows
+  holding about equal numbers of stored ones (:func:`em_blocks`, from the data alone), added in
+  block order: bit-identical for any thread count.  One pass over the CSR data instead of a CSR
+  pass and a CSC pass that gathers rows of ``rw`` (docs/design.md, issue 13).
 
 The compiled kernels take ``indptr``/``indices`` as int64 (one specialisation) of a matrix
 whose stored values are all 1 (explicit zeros removed by the caller).
@@ -16,21 +22,27 @@ whose stored values are all 1 (explicit zeros removed by the caller).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import prange
 
-from .e_step_numba import add_row, fill_row, normalise_log_row
+from .e_step_numba import add_row, normalise_log_row
 from .e_step_numpy import log_pi, normalise_log_rows
-from .jit import build_serial_and_parallel
+from .jit import JIT_OPTIONS, build_serial_and_parallel
 from .m_step import zero
+from .simd import LANES, padd_load, pload, pstore, vadd, vadd_load, vload, vstore, vzero
 from .threads import run_serial_or_parallel
 
 __all__ = [
     "one_gemm_terms",
+    "padded_terms",
     "numba_e_step",
     "scipy_e_step",
     "numba_stats",
     "scipy_stats",
+    "numba_em_pass",
+    "em_blocks",
+    "fused_pass_fits",
     "SERIAL_AND_PARALLEL",
 ]
 
@@ -43,13 +55,103 @@ def one_gemm_terms(mu, pi):
     return weights_dk, bias
 
 
-def _csr_e_step_body(indptr, indices, weights_dk, bias, resp, log_prob_norm):
+def padded_terms(mu, pi):
+    """:func:`one_gemm_terms` with K padded to ``KP``: 8-lane vectors then 2-lane pairs (K = 10: 8 + 2).
+
+    Returns ``weights`` (D * KP,) (pad lanes 0) and ``bias`` (KP,) (pad lanes ``-inf``, so their
+    responsibilities are exactly 0 and add nothing to the statistics).
+    """
+    weights_dk, bias = one_gemm_terms(mu, pi)
+    K = bias.shape[0]
+    KP = K + K % 2
+    weights = np.zeros((weights_dk.shape[0], KP))
+    weights[:, :K] = weights_dk
+    bias_p = np.full(KP, -np.inf)
+    bias_p[:K] = bias
+    return weights.reshape(-1), bias_p
+
+
+_ZERO_PAIR = np.zeros(2)  # the start of a pair's second chain (a compile-time constant)
+
+
+@numba.njit(inline="always", **JIT_OPTIONS)
+def _csr_log_joint(out, at, indptr, indices, weights, bias, n):
+    """``out[at:at + KP] = bias + sum of the weight rows of CSR row n's ones``: its log-joints.
+
+    ``weights`` is (D, KP) flattened (:func:`padded_terms`): 8-lane vectors, then 2-lane pairs;
+    two chains over the ones (one chain waits on each add's latency).
+    """
+    KP = bias.shape[0]
+    start, stop = indptr[n], indptr[n + 1]
+    for c in range(0, KP - KP % LANES, LANES):
+        low, high = vload(bias, c), vzero()
+        j = start
+        while j + 1 < stop:
+            low = vadd_load(low, weights, indices[j] * KP + c)
+            high = vadd_load(high, weights, indices[j + 1] * KP + c)
+            j += 2
+        if j < stop:
+            low = vadd_load(low, weights, indices[j] * KP + c)
+        vstore(vadd(low, high), out, at + c)
+    for c in range(KP - KP % LANES, KP, 2):
+        low, high = pload(bias, c), pload(_ZERO_PAIR, 0)
+        j = start
+        while j + 1 < stop:
+            low = padd_load(low, weights, indices[j] * KP + c)
+            high = padd_load(high, weights, indices[j + 1] * KP + c)
+            j += 2
+        if j < stop:
+            low = padd_load(low, weights, indices[j] * KP + c)
+        pstore(low, out, at + c)
+        pstore(padd_load(high, out, at + c), out, at + c)
+
+
+@numba.njit(inline="always", **JIT_OPTIONS)
+def _add_at_ones(acc, nk, row, indptr, indices, n):
+    """``nk += row`` and ``acc[d * KP:(d + 1) * KP] += row`` for each one d of CSR row n."""
+    KP = row.shape[0]
+    start, stop = indptr[n], indptr[n + 1]
+    for c in range(0, KP - KP % LANES, LANES):
+        r = vload(row, c)
+        vstore(vadd_load(r, nk, c), nk, c)
+        for j in range(start, stop):
+            at = indices[j] * KP + c
+            vstore(vadd_load(r, acc, at), acc, at)
+    for c in range(KP - KP % LANES, KP, 2):
+        r = pload(row, c)
+        pstore(padd_load(r, nk, c), nk, c)
+        for j in range(start, stop):
+            at = indices[j] * KP + c
+            pstore(padd_load(r, acc, at), acc, at)
+
+
+def _csr_e_step_body(indptr, indices, weights, bias, resp, log_prob_norm):
     """Per CSR row: ``bias + sum of the weight rows of its ones``, then stable normalisation."""
     for n in prange(indptr.shape[0] - 1):
-        fill_row(resp, n, bias)
-        for j in range(indptr[n], indptr[n + 1]):
-            add_row(resp, n, weights_dk, indices[j])
+        _csr_log_joint(resp, n * bias.shape[0], indptr, indices, weights, bias, n)
         log_prob_norm[n] = normalise_log_row(resp[n])
+
+
+def _csr_em_body(indptr, indices, weights, bias, sample_weight, block_starts, part_S, part_nk, log_prob_norm):
+    """One EM pass over fixed blocks of CSR rows, block b into its own partial sums.
+
+    Block b holds rows ``block_starts[b] .. block_starts[b + 1] - 1``: the E-step of each row, then
+    its weighted responsibilities added to ``part_nk[b]`` and to ``part_S[b, d]`` for each one d.
+    ``part_S`` (n_blocks, D * KP) and ``part_nk`` (n_blocks, KP) are scratch: iteration ``b``
+    zeroes and fills slot ``b`` only; the caller adds the slots in block order.
+    """
+    KP = bias.shape[0]
+    for b in prange(part_S.shape[0]):
+        acc, nk = part_S[b], part_nk[b]
+        zero(acc)
+        zero(nk)
+        row = np.empty(KP)  # this block's own (a shared (n_blocks, KP) array would share cache lines)
+        for n in range(block_starts[b], block_starts[b + 1]):
+            _csr_log_joint(row, 0, indptr, indices, weights, bias, n)
+            log_prob_norm[n] = normalise_log_row(row)
+            for k in range(KP):
+                row[k] *= sample_weight[n]
+            _add_at_ones(acc, nk, row, indptr, indices, n)
 
 
 def _csc_stats_body(indptr, indices, rw, S_dk):
@@ -64,7 +166,16 @@ def _csc_stats_body(indptr, indices, rw, S_dk):
 SERIAL_AND_PARALLEL = {
     "sparse_e_step": build_serial_and_parallel(_csr_e_step_body),
     "sparse_stats": build_serial_and_parallel(_csc_stats_body),
+    "sparse_em": build_serial_and_parallel(_csr_em_body),
 }
+
+#: A block holds at least this many stored ones per feature, so zeroing and adding its (D, K)
+#: partial sums costs at most ~1/16 of its accumulation (``nnz_block * K`` adds).
+_MIN_BLOCK_ONES_PER_FEATURE = 16
+#: At most this many blocks ...
+_MAX_BLOCKS = 64
+#: ... and at most this many bytes of partial sums (D = 100000, K = 200: one block, serial).
+_MAX_PARTIAL_BYTES = 64 * 2**20
 
 
 def numba_e_step(indptr, indices, mu, pi, *, parallel=None):
@@ -85,13 +196,13 @@ def numba_e_step(indptr, indices, mu, pi, *, parallel=None):
     resp : ndarray of shape (n_samples, n_components)
     log_prob_norm : ndarray of shape (n_samples,)
     """
-    weights_dk, bias = one_gemm_terms(mu, pi)
-    n_samples, K = indptr.shape[0] - 1, bias.shape[0]
-    resp = np.empty((n_samples, K))
+    weights, bias = padded_terms(mu, pi)
+    n_samples, K = indptr.shape[0] - 1, mu.shape[0]
+    resp = np.empty((n_samples, bias.shape[0]))
     log_prob_norm = np.empty(n_samples)
-    args = (indptr, indices, weights_dk, bias, resp, log_prob_norm)
+    args = (indptr, indices, weights, bias, resp, log_prob_norm)
     run_serial_or_parallel(SERIAL_AND_PARALLEL["sparse_e_step"], args, parallel=parallel, work=indices.shape[0] * K)
-    return resp, log_prob_norm
+    return np.ascontiguousarray(resp[:, :K]), log_prob_norm
 
 
 def scipy_e_step(X_csr, mu, pi):
@@ -129,3 +240,78 @@ def numba_stats(indptr, indices, rw, *, parallel=None):
 def scipy_stats(X_csr, rw):
     """SciPy ``N_k`` and ``S = (X.T @ rw).T``; same contract as :func:`numba_stats`."""
     return rw.sum(axis=0), np.ascontiguousarray(np.asarray(X_csr.T @ rw).T)
+
+
+def _blocks_by_ones(nnz, n_features):
+    """Most blocks with at least ``_MIN_BLOCK_ONES_PER_FEATURE * D`` stored ones each (at most 64)."""
+    return min(nnz // (_MIN_BLOCK_ONES_PER_FEATURE * max(1, n_features)), _MAX_BLOCKS)
+
+
+def _blocks_by_memory(n_features, n_components):
+    """Most blocks whose (D, K) partial sums fit in ``_MAX_PARTIAL_BYTES``."""
+    return _MAX_PARTIAL_BYTES // (8 * max(1, n_features) * max(1, n_components))
+
+
+def fused_pass_fits(indptr, n_features, n_components):
+    """Return False where the partial sums' memory allows one block though the ones fill several.
+
+    There the fused pass would run in one thread (one block); the E-step then the CSC statistics
+    keep every thread busy without per-block partial sums (e.g. D = 100000, K = 200: 160 MB a
+    block).  A function of the data's shape only, so the choice never depends on ``parallel``.
+    """
+    KP = n_components + n_components % 2
+    return _blocks_by_memory(n_features, KP) >= 2 or _blocks_by_ones(int(indptr[-1]), n_features) < 2
+
+
+def em_blocks(indptr, n_features, n_components):
+    """Row ranges of the fused pass: ``block_starts`` (n_blocks + 1,), int64.
+
+    A function of the data and ``(D, K)`` only, never of the thread count: blocks of about
+    equal numbers of stored ones, each with at least ``16 * D`` of them, at most 64 blocks and
+    64 MiB of (D, K) partial sums.
+    """
+    nnz = int(indptr[-1])
+    n_blocks = max(1, min(_blocks_by_ones(nnz, n_features), _blocks_by_memory(n_features, n_components)))
+    targets = (np.arange(n_blocks + 1, dtype=np.int64) * nnz) // n_blocks
+    starts = np.searchsorted(indptr, targets, side="left").astype(np.int64)
+    starts[0], starts[-1] = 0, indptr.shape[0] - 1
+    return starts
+
+
+def numba_em_pass(indptr, indices, mu, pi, sample_weight, *, parallel=None):
+    """One EM iteration's E-step and statistics in one pass over CSR structure.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_samples + 1,), int64
+    indices : ndarray of shape (nnz,), int64
+        CSR structure of a 0/1 matrix whose stored values are all 1.
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+    sample_weight : ndarray of shape (n_samples,)
+        Multiplies each row's responsibilities in ``nk`` and ``S``.
+    parallel : bool or None, default=None
+        As in :func:`bmm_numba.kernels.threads.choose_parallel` (``nnz * k`` steps).
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+        ``sum_n w_n r_nk``.
+    S : ndarray of shape (n_components, n_features)
+        ``sum_n w_n r_nk x_nd``.
+    log_prob_norm : ndarray of shape (n_samples,)
+        ``log p(x_n)`` (unweighted).
+    """
+    weights, bias = padded_terms(mu, pi)
+    K, D = mu.shape
+    KP = bias.shape[0]
+    starts = em_blocks(indptr, D, KP)
+    n_blocks = starts.shape[0] - 1
+    part_S, part_nk = np.empty((n_blocks, D * KP)), np.empty((n_blocks, KP))
+    log_prob_norm = np.empty(indptr.shape[0] - 1)
+    args = (indptr, indices, weights, bias, np.ascontiguousarray(sample_weight, dtype=np.float64), starts,
+            part_S, part_nk, log_prob_norm)
+    run_serial_or_parallel(SERIAL_AND_PARALLEL["sparse_em"], args, parallel=parallel, work=indices.shape[0] * K)
+    # the blocks added in block order (a reduction over the first axis adds slot after slot)
+    S_dk = np.add.reduce(part_S, axis=0).reshape(D, KP)
+    return np.add.reduce(part_nk, axis=0)[:K], np.ascontiguousarray(S_dk[:, :K].T), log_prob_norm

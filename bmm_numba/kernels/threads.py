@@ -1,7 +1,10 @@
 """Threads for the compiled kernels: which build runs, a guard for ``parallel=True`` builds, a block runner.
 
-* :func:`run_serial_or_parallel` runs one of a kernel's two builds (:class:`~bmm_numba.kernels.jit.Builds`);
-  ``parallel=None`` means the same everywhere: choose by size (:func:`choose_parallel`).
+* :func:`choose_parallel` is the one rule every kernel follows: ``parallel=True`` (or None) means
+  "threads allowed", and threads start only from a fixed amount of work (:data:`PARALLEL_MIN_WORK`
+  inner-loop steps; :data:`TABLE_MIN_WORK` for the table kernel); False never starts them.
+* :func:`run_serial_or_parallel` runs one of a kernel's two builds (:class:`~bmm_numba.kernels.jit.Builds`)
+  by that rule.
 * :func:`parallel_guard` serialises ``parallel=True`` calls while the threading layer is
   ``workqueue`` (or not chosen yet): two Python threads in its parallel regions at once abort
   the process (numba#8563, #9288).  The user's ``NUMBA_THREADING_LAYER`` is never overridden.
@@ -20,13 +23,40 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["PARALLEL_MIN_WORK", "choose_parallel", "run_serial_or_parallel", "parallel_guard",
-           "threading_layer_is_safe", "run_blocks"]
+__all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "WORK_KINDS", "choose_parallel", "run_serial_or_parallel",
+           "parallel_guard", "threading_layer_is_safe", "run_blocks"]
 
-#: ``parallel=None`` runs the parallel build from this many inner-loop steps on (``n * d * k`` for a
-#: dense E-step): below it starting the thread team costs more than it saves (at n = 5 on MNIST
-#: shapes the parallel build took ~8x as long as the serial one on 2 cores).
+#: Fewest inner-loop steps for which a kernel starts threads, a step being one K-entry add of
+#: one cell: ``n * d * k`` for the dense and missing-value E-steps and statistics, ``nnz * k`` for
+#: the sparse kernels.  Serial against parallel build per call (``python bench/thread_threshold.py``),
+#: on the project's 2-core AMD EPYC shared with ~6 other jobs (load 4-4.5, the condition users of a
+#: shared machine meet too; wall-clock medians, us):
+#:
+#: ========================  =========  ======  ========  ================
+#: call                      steps      serial  parallel  parallel / serial
+#: ========================  =========  ======  ========  ================
+#: missing E-step 50 x 16    4 000      7       60        8.5
+#: missing stats 435 x 16    34 800     20      72        3.7
+#: missing E-step 1000 x 32  160 000    214     360       1.7
+#: missing E-step 4000 x 64  1.3 M      1552    3918      2.5
+#: missing stats 8000 x 128  5.1 M      9013    4995      0.55
+#: sparse fused 100 x 200    16 000     18      129       7.0
+#: sparse fused 1760 x 2000  2.8 M      1393    1039      0.75
+#: ========================  =========  ======  ========  ================
+#:
+#: Starting the team costs 50-120 us (parallel minus half the serial time at the small sizes), a
+#: step 0.5-1.7 ns: threads can pay only from ~2 x 100 us / 1.5 ns ~ 130 000 steps and gain a
+#: quarter from ~4x that.  2^20 (~1-2 ms of serial work) keeps a margin for a busy machine, where
+#: below it the parallel build was slower at every size measured (1.2-19x).
 PARALLEL_MIN_WORK = 1 << 20
+
+#: The same for the table kernel (:mod:`bmm_numba.kernels.table`), whose steps are ``n * d * KP``
+#: (KP: K padded to the vector width): it adds one table row per non-zero 4-pixel group, ~16x
+#: less work per counted step.  1000 MNIST rows (12.5 M steps): 277 us on two threads, 216 us on one.
+TABLE_MIN_WORK = 1 << 24
+
+#: ``kind`` argument of :func:`choose_parallel` -> name of the module constant it reads.
+WORK_KINDS = {"cells": "PARALLEL_MIN_WORK", "table": "TABLE_MIN_WORK"}
 
 _SAFE_LAYERS = frozenset({"tbb", "omp"})
 _LOCK = threading.RLock()
@@ -54,29 +84,36 @@ def parallel_guard():
             yield
 
 
-def choose_parallel(parallel, work, min_work=PARALLEL_MIN_WORK) -> bool:
-    """Resolve a kernel's ``parallel`` argument: the one meaning of ``parallel=None``.
+def choose_parallel(parallel, work, kind="cells") -> bool:
+    """Decide whether a call uses threads: only when allowed and its work reaches the threshold.
+
+    The one rule of every kernel (dense, missing-value, sparse, statistics, table, initialisation).
 
     Parameters
     ----------
     parallel : bool or None
-        True: use threads; False: stay in the calling thread (what Dask tasks and thread pools
-        need); None: choose by size, threads from ``min_work`` steps on.
+        True or None: threads allowed (the estimator's ``parallel=True``); False: stay in the
+        calling thread (what Dask tasks and thread pools need).
     work : int
         Inner-loop steps of the call (e.g. ``n_samples * n_features * n_components``).
-    min_work : int, default=PARALLEL_MIN_WORK
-        The size from which ``None`` uses threads.
+    kind : {"cells", "table"}, default="cells"
+        Which threshold applies: :data:`PARALLEL_MIN_WORK` (steps of one cell times K) or
+        :data:`TABLE_MIN_WORK` (the table kernel's ``n * d * KP``).  Read at each call.
 
     Returns
     -------
     bool
+        True where the call should use threads.  Both builds give bit-identical results, so the
+        answer never changes a result, only its speed.
     """
-    if parallel is None:
-        return work >= min_work
-    return bool(parallel)
+    if kind not in WORK_KINDS:
+        raise ValueError(f"kind must be one of {list(WORK_KINDS)}; got {kind!r}")
+    if parallel is not None and not parallel:
+        return False
+    return work >= globals()[WORK_KINDS[kind]]
 
 
-def run_serial_or_parallel(builds, args, *, parallel=None, work=0):
+def run_serial_or_parallel(builds, args, *, parallel=None, work):
     """Call ``builds.parallel(*args)`` under :func:`parallel_guard`, or ``builds.serial(*args)``.
 
     Parameters
@@ -86,8 +123,8 @@ def run_serial_or_parallel(builds, args, *, parallel=None, work=0):
     args : tuple
         The kernel's arguments (outputs included: kernels write into them).
     parallel : bool or None, default=None
-        As in :func:`choose_parallel`.
-    work : int, default=0
+        As in :func:`choose_parallel` (True and None: threads from :data:`PARALLEL_MIN_WORK` on).
+    work : int
         As in :func:`choose_parallel`.  Both builds give bit-identical results (each ``prange``
         iteration owns its output slice), so the choice never changes an answer.
     """

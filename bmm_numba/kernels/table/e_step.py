@@ -29,7 +29,7 @@ from ..e_step_numpy import log_pi
 from ..jit import build_serial
 from ..param_cache import cached
 from ..simd import LANES, vzero
-from ..threads import run_blocks
+from ..threads import choose_parallel, run_blocks
 from .blocks import (
     LIST_ROWS,
     accumulate_block,
@@ -62,16 +62,11 @@ __all__ = [
     "PassOutputs",
     "RowSource",
     "LUT_MIN_ROWS",
-    "THREADS_MIN_WORK",
     "BLOCK_ROWS",
 ]
 
 #: Rows per block of the E-step (a fixed block: independent of the thread count).
 BLOCK_ROWS = 256
-
-#: Below this many ``n * d * KP`` steps the pass runs in the calling thread alone: a second
-#: thread costs ~50-100 us (1000 MNIST rows: 277 us on two threads, 216 us on one).
-THREADS_MIN_WORK = 1 << 24
 
 #: Below this many rows, building the table (~80 us for D = 784, K = 10) costs more than it
 #: saves (~0.4 us a row); the ``numba_ones`` kernel runs.
@@ -234,12 +229,13 @@ def row_source(index=None, mode=None):
 def run_table_pass(inputs, outputs, rows_from, *, parallel=True):
     """Run :func:`table_pass` over all blocks; raise ``ValueError`` if X held a value above 1.
 
-    ``parallel``: blocks split over ``numba.get_num_threads()`` threads from
-    :data:`THREADS_MIN_WORK` steps on.  The check runs after the pass, before anything is returned.
+    ``parallel``: blocks split over ``numba.get_num_threads()`` threads where
+    :func:`~bmm_numba.kernels.threads.choose_parallel` allows (``n * d * KP`` steps, kind
+    ``"table"``).  The check runs after the pass, before anything is returned.
     """
     N, D = inputs.X.shape
     run_blocks(table_pass, outputs.part_nk.shape[0], (inputs, outputs, rows_from),
-               parallel=parallel and N * D * inputs.bias.shape[0] >= THREADS_MIN_WORK)
+               parallel=choose_parallel(parallel, N * D * inputs.bias.shape[0], "table"))
     if outputs.seen_high_bits.any():
         raise ValueError("X must contain only 0 and 1; found values greater than 1")
 
@@ -262,8 +258,9 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     mu : ndarray of shape (n_components, n_features), float64
     pi : ndarray of shape (n_components,), float64
     parallel : bool or None, default=None
-        Split the row blocks over threads from :data:`THREADS_MIN_WORK` steps on (True or
-        None), or run them all in the calling thread (False).
+        Split the row blocks over threads where the work allows (True or None:
+        :func:`~bmm_numba.kernels.threads.choose_parallel`), or run them all in the calling
+        thread (False).
     return_log_norm : bool, default=False
         Also return ``log_prob_norm``.
     index : tuple, optional
@@ -283,7 +280,7 @@ def lut_e_step(X, mu, pi, *, parallel=None, return_log_norm=False, index=None):
     resp = np.empty((X.shape[0], mu.shape[0]))
     log_prob_norm = np.empty(X.shape[0]) if return_log_norm else None
     run_table_pass(*e_step_arguments(X, lut, bias, resp, log_prob_norm=log_prob_norm, index=index),
-                   parallel=parallel is not False)
+                   parallel=parallel)
     return (resp, log_prob_norm) if return_log_norm else resp
 
 
