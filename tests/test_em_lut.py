@@ -44,7 +44,7 @@ def test_serial_parallel_and_thread_counts_give_identical_bits(rng, monkeypatch)
     X, mu, pi = check_e_step_inputs(*problem(rng, 5000, 100, 10, density=0.2))
     assert em_blocks(5000)[1] > 1  # several blocks, so the combine order matters
     monkeypatch.setattr(threads, "TABLE_MIN_WORK", 0)  # threads even on this small problem
-    monkeypatch.setattr(em_pass_module, "COMBINE_THREADS_MIN", 0)  # and the combine of the partials
+    monkeypatch.setattr(threads, "COMBINE_MIN_WORK", 0)  # and the combine of the partials
     splits, combine_splits = [], []
     real = threads.run_blocks
 

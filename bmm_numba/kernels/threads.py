@@ -23,8 +23,8 @@ from contextlib import contextmanager
 
 import numba
 
-__all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "WORK_KINDS", "choose_parallel", "run_serial_or_parallel",
-           "parallel_guard", "threading_layer_is_safe", "run_blocks"]
+__all__ = ["PARALLEL_MIN_WORK", "TABLE_MIN_WORK", "COMBINE_MIN_WORK", "WORK_KINDS", "choose_parallel",
+           "run_serial_or_parallel", "parallel_guard", "threading_layer_is_safe", "run_blocks"]
 
 #: Fewest inner-loop steps for which a kernel starts threads, a step being one K-entry add of
 #: one cell: ``n * d * k`` for the dense and missing-value E-steps and statistics, ``nnz * k`` for
@@ -55,8 +55,13 @@ PARALLEL_MIN_WORK = 1 << 20
 #: less work per counted step.  1000 MNIST rows (12.5 M steps): 277 us on two threads, 216 us on one.
 TABLE_MIN_WORK = 1 << 24
 
+#: The same for the table kernel's combine of its per-block partial tables, whose steps are the
+#: partial tables' floats (MNIST: 0.5-0.7 ms serial, ~0.35 ms on two threads; a thread hand-off
+#: costs ~50-100 us).
+COMBINE_MIN_WORK = 1 << 18
+
 #: ``kind`` argument of :func:`choose_parallel` -> name of the module constant it reads.
-WORK_KINDS = {"cells": "PARALLEL_MIN_WORK", "table": "TABLE_MIN_WORK"}
+WORK_KINDS = {"cells": "PARALLEL_MIN_WORK", "table": "TABLE_MIN_WORK", "combine": "COMBINE_MIN_WORK"}
 
 _SAFE_LAYERS = frozenset({"tbb", "omp"})
 _LOCK = threading.RLock()

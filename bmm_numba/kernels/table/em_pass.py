@@ -20,7 +20,7 @@ import numpy as np
 from ..e_step_numba import run_compiled
 from ..jit import build_serial
 from ..m_step import numba_stats
-from ..threads import run_blocks
+from ..threads import choose_parallel, run_blocks
 from .e_step import _check_binary, pass_inputs, pass_outputs, prepare_table, row_source, run_table_pass, with_fallback
 from .layout import CODES, GROUP_PIXELS, table_layout, table_offset
 
@@ -34,9 +34,6 @@ EM_MIN_BLOCK_ROWS = 1024
 
 #: Chunks of the combine (fixed: the split over threads never changes a sum).
 COMBINE_CHUNKS = 16
-#: Fewest partial-table floats for which the combine uses threads (MNIST: 0.5-0.7 ms serial,
-#: ~0.35 ms on two threads; a thread hand-off costs ~50-100 us).
-COMBINE_THREADS_MIN = 1 << 18
 
 
 def em_blocks(n_samples):
@@ -167,5 +164,5 @@ def _accumulate(inputs, log_prob_norm, index, parallel):
     nk_padded = np.empty(KP)
     S = np.empty((K, D))
     run_blocks(_combine_kernel, COMBINE_CHUNKS, (COMBINE_CHUNKS, outputs.part_T, outputs.part_nk, T, nk_padded, S),
-               parallel=parallel and outputs.part_T.size >= COMBINE_THREADS_MIN)
+               parallel=choose_parallel(parallel, outputs.part_T.size, "combine"))
     return nk_padded[:K].copy(), S, log_prob_norm
