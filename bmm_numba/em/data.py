@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..kernels import missing as _missing
+from ..kernels.hamming import pack_missing, pack_rows
 from ..kernels.table.e_step import build_row_index
 from ..kernels.validation import not_binary_error
 
@@ -36,7 +37,7 @@ class MixtureData:
         self.kind = kind
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self._csr = self._csc = None
+        self._csr = self._csc = self._packed = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
@@ -54,6 +55,17 @@ class MixtureData:
         if n_components not in self._row_index:
             self._row_index = {n_components: build_row_index(self.X, n_components, parallel=parallel)}
         return self._row_index[n_components]
+
+    @property
+    def packed(self):
+        """Rows bit-packed for the Hamming distances of the seeding starts (built once; None if sparse).
+
+        ``(words,)`` for dense data, ``(ones, observed)`` for data with missing cells
+        (:func:`~bmm_numba.kernels.hamming.pack_rows`; 7 ms on MNIST train, 6.2 MB).
+        """
+        if self._packed is None and self.kind != "sparse":
+            self._packed = (pack_rows(self.X, None),) if self.kind == "dense" else pack_missing(self.X)
+        return self._packed
 
     @property
     def csr(self):
