@@ -20,8 +20,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 def _fit(X, monkeypatch=None, min_rows=None, **params):
     if min_rows is not None:
-        monkeypatch.setattr(loop, "SHORT_EM_MIN_ROWS", min_rows)
+        _sample_rows(monkeypatch, min_rows)
     return BernoulliMixture(**{"n_components": 3, "random_state": 0, "max_iter": 30, **params}).fit(X)
+
+
+def _sample_rows(monkeypatch, rows):
+    """Make the short-EM sample ``rows`` rows whatever K (small problems, fast tests)."""
+    monkeypatch.setattr(loop, "SHORT_EM_MIN_ROWS", rows)
+    monkeypatch.setattr(loop, "SHORT_EM_ROWS_PER_COMPONENT", 1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -31,23 +37,27 @@ def _fit(X, monkeypatch=None, min_rows=None, **params):
 def test_short_em_rows_none_up_to_the_minimum_and_no_draw():
     rng = check_random_state(0)
     state = rng.get_state()[1].copy()
-    assert short_em_rows(SHORT_EM_MIN_ROWS, np.ones(SHORT_EM_MIN_ROWS), rng) is None
-    assert short_em_rows(10, np.ones(10), rng, min_rows=10) is None
+    assert short_em_rows(SHORT_EM_MIN_ROWS, np.ones(SHORT_EM_MIN_ROWS), 1, rng) is None
+    assert short_em_rows(10, np.ones(10), 1, rng, min_rows=10) is None
+    assert short_em_rows(100, np.ones(100), 5, rng, min_rows=10, rows_per_component=20) is None
+    for n in (1797, 1760):  # digits and text: the panel's small data keep their start
+        assert all(short_em_rows(n, np.ones(n), K, rng) is None for K in (1, 2, 5, 10, 20))
     np.testing.assert_array_equal(rng.get_state()[1], state)  # nothing drawn: same start as before
 
 
-@pytest.mark.parametrize("n, min_rows, fraction, size", [(100, 30, 0.0, 30), (100, 10, 0.25, 25), (100, 10, 0.99, 99)])
-def test_short_em_rows_is_a_sorted_sample_of_positive_weight_rows(n, min_rows, fraction, size):
+@pytest.mark.parametrize("n, min_rows, per_component, K, size", [(100, 30, 1, 2, 30), (100, 10, 5, 5, 25),
+                                                                   (100, 10, 33, 3, 99)])
+def test_short_em_rows_is_a_sorted_sample_of_positive_weight_rows(n, min_rows, per_component, K, size):
     w = np.random.default_rng(0).uniform(0, 1, n)
     w[::7] = 0.0
-    index = short_em_rows(n, w, check_random_state(1), min_rows=min_rows, fraction=fraction)
+    index = short_em_rows(n, w, K, check_random_state(1), min_rows=min_rows, rows_per_component=per_component)
     if size >= np.count_nonzero(w):
         assert index is None
         return
     assert index.size == size
     assert np.all(np.diff(index) > 0) and np.all(w[index] > 0)
-    np.testing.assert_array_equal(index, short_em_rows(n, w, check_random_state(1), min_rows=min_rows,
-                                                       fraction=fraction))
+    again = short_em_rows(n, w, K, check_random_state(1), min_rows=min_rows, rows_per_component=per_component)
+    np.testing.assert_array_equal(index, again)
 
 
 def test_small_data_fit_is_exactly_the_full_data_start(monkeypatch):
@@ -80,9 +90,9 @@ def test_subsampled_start_reads_only_the_sample(monkeypatch):
 
     monkeypatch.setattr(loop.InMemorySource, "__init__", spy)
     w = np.random.default_rng(0).uniform(0.5, 2.0, 300)
-    monkeypatch.setattr(loop, "SHORT_EM_MIN_ROWS", 50)
+    _sample_rows(monkeypatch, 50)
     BernoulliMixture(3, random_state=0, max_iter=5).fit(X, sample_weight=w)
-    index = short_em_rows(300, w, check_random_state(0))
+    index = short_em_rows(300, w, 3, check_random_state(0))
     assert seen == [(300, float(w.sum())), (50, float(w[index].sum()))]
 
 
@@ -90,7 +100,7 @@ def test_zero_weight_rows_change_nothing_with_the_subsample(monkeypatch):
     X = mixture_rows(3, n=400, d=10)
     w = np.random.default_rng(1).uniform(0.5, 2.0, 400)
     w[::3] = 0.0
-    monkeypatch.setattr(loop, "SHORT_EM_MIN_ROWS", 80)
+    _sample_rows(monkeypatch, 80)
     with_zeros = BernoulliMixture(3, random_state=0, max_iter=30).fit(X, sample_weight=w)
     keep = w > 0
     without = BernoulliMixture(3, random_state=0, max_iter=30).fit(X[keep], sample_weight=w[keep])
@@ -100,7 +110,7 @@ def test_zero_weight_rows_change_nothing_with_the_subsample(monkeypatch):
 
 def test_dense_sparse_and_missing_forms_take_the_same_sample(monkeypatch):
     X = mixture_rows(4, n=400, d=15)
-    monkeypatch.setattr(loop, "SHORT_EM_MIN_ROWS", 70)
+    _sample_rows(monkeypatch, 70)
     dense = BernoulliMixture(3, random_state=0, max_iter=30).fit(X)
     sparse = BernoulliMixture(3, random_state=0, max_iter=30).fit(sp.csr_matrix(X))
     np.testing.assert_allclose(dense.means_, sparse.means_, rtol=0, atol=1e-9)

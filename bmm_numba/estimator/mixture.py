@@ -296,7 +296,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         reseeded = []
         alpha = float(self.alpha)
         if means_init is None and self.init_params == "short_em":
-            index = short_em_rows(data.n_samples, w, rng)
+            index = short_em_rows(data.n_samples, w, K, rng)
             rows, w_rows = (data, w) if index is None else (data.rows(index), w[index])
 
             def draw():
