@@ -61,8 +61,15 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         draws the K seeds uniformly (by weight).  ``"short_em"`` is the default: on the quality
         panel it was the only start within 0.2 % of StepMix's training log-likelihood on digits
         at K = 20 and beat one random start by 2.6 nats per document on text at K = 20, for 100
-        short iterations (measurements in ``docs/design.md``).  Use ``n_init > 1`` for fits
-        that matter.
+        short iterations (measurements in ``docs/design.md``).  On data with more than
+        ``max(SHORT_EM_MIN_ROWS, SHORT_EM_ROWS_PER_COMPONENT * K)`` = ``max(10000, 400 K)``
+        rows the short runs read a uniform sample of that many rows (rows of positive weight,
+        drawn from ``random_state``, keeping their weights) and only the run from the winner
+        reads every row: on MNIST train at K = 10 the start fell from ~80 % to ~37 % of the fit
+        and the fit took 1.6 s instead of 3.8 s (2 loaded cores), at the same log-likelihood.
+        Smaller data (digits, text, MNIST test) get exactly the start they had.  The seeding
+        starts compute their Hamming distances by compiled popcounts
+        (:mod:`bmm_numba.kernels.hamming`).  Use ``n_init > 1`` for fits that matter.
     means_init : array-like of shape (n_components, n_features), default=None
         Exact starting means, strictly inside (0, 1).  Overrides ``init_params`` for the means.
     weights_init : array-like of shape (n_components,), default=None
