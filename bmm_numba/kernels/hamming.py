@@ -124,11 +124,10 @@ def _packed_missing_body(ones, observed, seed_ones, seed_observed, n_features, o
 def _csr_body(indptr, indices, seed, seed_ones, out):
     """Per CSR row: ``|x| + |s| - 2 x.s`` over its stored ones."""
     for n in prange(indptr.shape[0] - 1):
-        common = 0
-        for p in range(indptr[n], indptr[n + 1]):
-            if seed[indices[p]]:
-                common += 1
-        out[n] = indptr[n + 1] - indptr[n] + seed_ones - 2 * common
+        common = 0.0  # float: exact for 0/1 sums, and LLVM keeps it scalar (an int64 sum was
+        for p in range(indptr[n], indptr[n + 1]):  # vectorised with gathers: 13-25 ms, not 5)
+            common += seed[indices[p]]
+        out[n] = indptr[n + 1] - indptr[n] + seed_ones - 2.0 * common
 
 
 _PACKED = build_serial_and_parallel(_packed_body)
@@ -234,5 +233,6 @@ def hamming_csr(indptr, indices, seed, *, parallel=None):
         raise ValueError("indptr must start at 0 and end at len(indices)")
     out = np.empty(indptr.shape[0] - 1)
     seed_ones = np.int64(np.count_nonzero(seed))
+    seed = (seed != 0).astype(np.float64)
     run_serial_or_parallel(_CSR, (indptr, indices, seed, seed_ones, out), parallel=parallel, work=indices.shape[0])
     return out
