@@ -118,8 +118,10 @@ def test_dense_sparse_and_missing_forms_take_the_same_sample(monkeypatch):
     Xm[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
     missing = BernoulliMixture(3, random_state=0, max_iter=30).fit(Xm)
     assert np.all(np.isfinite(missing.means_)) and np.isfinite(missing.lower_bound_)
-    rows = encode(Xm).rows(np.array([0, 5, 9]))
+    data = encode(Xm)
+    rows = data.rows(np.array([0, 5, 9]))
     assert rows.kind == "missing" and rows.X.flags.c_contiguous
+    assert data.rows(np.array([0, 5, 9])) is rows and data.rows(np.array([0, 5, 8])) is not rows
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,10 +146,12 @@ def _separate_table(X, Ks, sample_weight=None, **params):
     return rows
 
 
-@pytest.mark.parametrize("form", ["dense", "sparse", "missing", "weighted"])
-def test_select_table_equals_one_fit_per_k(form):
+@pytest.mark.parametrize("form", ["dense", "sparse", "missing", "weighted", "sampled"])
+def test_select_table_equals_one_fit_per_k(form, monkeypatch):
     X = mixture_rows(5, n=260, d=14, k=3)  # >= LUT_MIN_ROWS rows: the table kernel and its row index
     sample_weight = None
+    if form == "sampled":  # the short EM on a row sample, shared by every K
+        _sample_rows(monkeypatch, 100)
     if form == "sparse":
         X = sp.csr_matrix(X)
     elif form == "missing":

@@ -38,7 +38,7 @@ class MixtureData:
         self.kind = kind
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self._csr = self._csc = self._packed = None
+        self._csr = self._csc = self._packed = self._rows = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
@@ -63,9 +63,19 @@ class MixtureData:
         return self._row_index[width]
 
     def rows(self, index):
-        """Return a new :class:`MixtureData` of the rows ``index`` (sorted int array), same kind, copied."""
+        """Return a :class:`MixtureData` of the rows ``index`` (sorted int array), same kind, copied.
+
+        The last one is kept: the short-EM sample of every K of
+        :func:`~bmm_numba.estimator.mixture.select_n_components` with an integer ``random_state``
+        is the same rows, whose copy, packed rows and row index are then made once.
+        """
+        cached = self._rows
+        if cached is not None and np.array_equal(cached[0], index):
+            return cached[1]
         X = self.X[index]
-        return MixtureData(self.kind, X if self.kind == "sparse" else np.ascontiguousarray(X))
+        rows = MixtureData(self.kind, X if self.kind == "sparse" else np.ascontiguousarray(X))
+        self._rows = (np.array(index, copy=True), rows)
+        return rows
 
     @property
     def packed(self):
