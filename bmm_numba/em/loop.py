@@ -24,8 +24,7 @@ from .progress import ProgressMonitor
 
 __all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "converged", "run_em", "short_em",
            "best_of_starts", "SHORT_EM_STARTS", "SHORT_EM_ITER", "SHORT_EM_MIN_ROWS",
-           "SHORT_EM_ROWS_PER_COMPONENT",
-           "short_em_rows"]
+           "SHORT_EM_ROWS_PER_COMPONENT", "short_em_rows"]
 
 
 class PassStatistics(NamedTuple):
