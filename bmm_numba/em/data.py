@@ -16,7 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..kernels import missing as _missing
+from ..kernels.hamming import pack_missing, pack_rows
 from ..kernels.table.e_step import build_row_index
+from ..kernels.table.layout import padded_components
 from ..kernels.validation import not_binary_error
 
 __all__ = ["MixtureData", "encode"]
@@ -36,24 +38,55 @@ class MixtureData:
         self.kind = kind
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self._csr = self._csc = None
+        self._csr = self._csc = self._packed = self._rows = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
 
     def row_index(self, n_components, parallel=True):
-        """Table offsets of every row's non-zero 4-pixel groups, or None (dense only; once per K).
+        """Table offsets of every row's non-zero 4-pixel groups, or None (dense only; once per table width).
 
         :func:`~bmm_numba.kernels.table.e_step.build_row_index`: the EM passes read it instead of
         scanning X each iteration (10 iterations on MNIST train, K = 10, 2 threads: 98 against 125 ms).
+        It depends on K only through the table's padded width ``KP`` (8 lanes for K = 1..8), so
+        one index serves every K of a width: the starts of ``n_init``, a fit whose components
+        drop, and :func:`~bmm_numba.estimator.mixture.select_n_components` over K = 2..20 (3
+        builds instead of 19); only the last width's index is kept (10.7 MB on MNIST train).
         None unless :attr:`keep_row_index`: data seen by one pass only (a block of a Dask array
         or a memmap) would pay for listing its rows twice more.
         """
         if not self.keep_row_index:
             return None
-        if n_components not in self._row_index:
-            self._row_index = {n_components: build_row_index(self.X, n_components, parallel=parallel)}
-        return self._row_index[n_components]
+        width = padded_components(n_components)
+        if width not in self._row_index:
+            self._row_index = {width: build_row_index(self.X, n_components, parallel=parallel)}
+        return self._row_index[width]
+
+    def rows(self, index):
+        """Return a :class:`MixtureData` of the rows ``index`` (sorted int array), same kind, copied.
+
+        The last one is kept: the short-EM sample of every K of
+        :func:`~bmm_numba.estimator.mixture.select_n_components` with an integer ``random_state``
+        is the same rows, whose copy, packed rows and row index are then made once.
+        """
+        cached = self._rows
+        if cached is not None and np.array_equal(cached[0], index):
+            return cached[1]
+        X = self.X[index]
+        rows = MixtureData(self.kind, X if self.kind == "sparse" else np.ascontiguousarray(X))
+        self._rows = (np.array(index, copy=True), rows)
+        return rows
+
+    @property
+    def packed(self):
+        """Rows bit-packed for the Hamming distances of the seeding starts (built once; None if sparse).
+
+        ``(words,)`` for dense data, ``(ones, observed)`` for data with missing cells
+        (:func:`~bmm_numba.kernels.hamming.pack_rows`; 7 ms on MNIST train, 6.2 MB).
+        """
+        if self._packed is None and self.kind != "sparse":
+            self._packed = (pack_rows(self.X, None),) if self.kind == "dense" else pack_missing(self.X)
+        return self._packed
 
     @property
     def csr(self):
