@@ -30,8 +30,8 @@ MODULE_MARKS = {"test_cli.py": "cli", "test_cli_hostile.py": "cli", "test_cli_ou
                 "test_dask.py": "dask", "test_fuzz.py": "slow"}
 PROCESS_NAMES = frozenset({"subprocess", "LocalCluster", "multiprocessing", "ProcessPoolExecutor", "fork"})
 NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist")
-NOJIT_MODULES = ("test_e_step.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py", "test_m_step.py",
-                 "test_simd*.py")
+NOJIT_MODULES = ("test_e_step.py", "test_hamming.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py",
+                 "test_m_step.py", "test_simd*.py")
 
 # Over ~2 s a call with a warm Numba cache on 2 cores: module -> test names, each either a whole
 # function or one parametrisation ("test_x[a-b]").
