@@ -91,7 +91,9 @@ if not HAS_GALLERY:  # keep the toctree valid before the gallery's scripts exist
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"bmm_numba {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"  # browsers ask for one; a 404 is a console error
+html_context = {"default_mode": "light"}  # without it the theme logs "invalid theme mode" as a console error
 templates_path = ["_templates"]
 html_theme_options = {
     "navigation_with_keys": False,
@@ -140,4 +142,4 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
 def setup(app):
     app.connect("builder-inited", _check_generated_tables)
     app.connect("autodoc-process-docstring", _escape_shape_names)
-    app.connect("autodoc-skip-member", _skip_metadata_requests)
+    app.connect("autodoc-skip-member", _skip_metadata_requests, priority=100)  # before other extensions answer
