@@ -18,7 +18,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-sys.path.insert(0, str(ROOT))  # bench/report.py; the package itself comes from the install or PYTHONPATH
+sys.path.append(str(ROOT))  # bench/report.py; the package itself comes from the install (or PYTHONPATH) first
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -33,7 +33,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
@@ -92,13 +91,15 @@ if not HAS_GALLERY:  # keep the toctree valid before the gallery's scripts exist
 html_theme = "pydata_sphinx_theme"
 html_title = f"bmm_numba {release}"
 html_static_path = ["_static"]
+html_css_files = ["bmm_numba.css"]
+html_math_renderer = "mathml"  # the site needs no network (see _math_to_mathml)
 html_favicon = "_static/favicon.svg"  # browsers ask for one; a 404 is a console error
 html_context = {"default_mode": "light"}  # without it the theme logs "invalid theme mode" as a console error
 templates_path = ["_templates"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 8,
+    "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
@@ -139,7 +140,28 @@ def _skip_metadata_requests(app, what, name, obj, skip, options):
     return None
 
 
+def _math_to_mathml(translator, node, as_block):
+    """TeX to MathML with docutils' converter: browsers draw it natively, so no MathJax from a CDN."""
+    from docutils import nodes
+    from docutils.utils.math import latex2mathml
+
+    tex = node.astext()
+    try:
+        mathml = latex2mathml.tex2mathml(tex, as_block=as_block)
+    except SyntaxError as error:  # a construct the converter lacks: show the TeX, and say so
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).warning("math not converted to MathML (%s): %s", error, tex, location=node)
+        mathml = f"<code>{translator.encode(tex)}</code>"
+    translator.body.append(f'<div class="math">{mathml}</div>' if as_block else mathml)
+    raise nodes.SkipNode
+
+
 def setup(app):
+    app.add_html_math_renderer(
+        "mathml",
+        (lambda self, node: _math_to_mathml(self, node, as_block=False), None),
+        (lambda self, node: _math_to_mathml(self, node, as_block=True), None))
     app.connect("builder-inited", _check_generated_tables)
     app.connect("autodoc-process-docstring", _escape_shape_names)
     app.connect("autodoc-skip-member", _skip_metadata_requests, priority=100)  # before other extensions answer
