@@ -158,6 +158,7 @@ def _math_to_mathml(translator, node, as_block):
 
 
 def setup(app):
+    """Register the MathML renderer and the hooks above."""
     app.add_html_math_renderer(
         "mathml",
         (lambda self, node: _math_to_mathml(self, node, as_block=False), None),
