@@ -81,6 +81,7 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "reset_modules": ("matplotlib",),
     "show_memory": False,
+    "write_computation_times": False,  # a stale docs/sg_execution_times.rst broke later builds
 }
 if not HAS_GALLERY:  # keep the toctree valid before the gallery's scripts exist
     (DOCS / "auto_examples").mkdir(exist_ok=True)
