@@ -150,4 +150,5 @@ def test_readme_quick_start_is_what_ci_runs():
 
 def test_no_page_names_the_shared_data_folder():
     for page in [*documentation_pages(), DOCS / "conf.py"]:
-        assert "../shared" not in page.read_text(encoding="utf-8"), page
+        text = page.read_text(encoding="utf-8")
+        assert "../shared" not in text and "/shared/data" not in text, f"{page}: name $BMM_NUMBA_MNIST_DIR instead"
