@@ -3,6 +3,7 @@
 Every test gets its tier markers here, at collection, so test files need no decorators:
 
 - ``cli``: the modules tests/test_cli.py and tests/test_cli_hostile.py; ``dask``: tests/test_dask.py;
+  ``docs``: tests/test_docs_browser.py (the built site in headless Chromium: ``tox -e docs``);
   ``slow`` also for the whole of tests/test_fuzz.py (hypothesis);
 - ``subprocess``: the test, a fixture it uses, or a helper of its module that either calls,
   names ``subprocess``, ``LocalCluster``, ``multiprocessing`` or ``os.fork`` (found in the
@@ -13,9 +14,10 @@ Every test gets its tier markers here, at collection, so test files need no deco
 - ``nojit``: the modules in ``NOJIT_MODULES``, whose kernels also run as plain Python under
   ``NUMBA_DISABLE_JIT=1`` (the tier that measures the kernels' coverage).
 
-``--fast`` deselects the tests marked ``slow``, ``subprocess``, ``dask``, ``cli`` or ``mnist``: the
-tier to run after every edit, the same as
-``-m "not slow and not subprocess and not dask and not cli and not mnist"``.
+``--fast`` deselects the tests marked ``slow``, ``subprocess``, ``dask``, ``cli``, ``mnist`` or ``docs``:
+the tier to run after every edit, the same as
+``-m "not slow and not subprocess and not dask and not cli and not mnist and not docs"``.  The
+``docs`` tests skip, saying why, wherever the built site or Chromium is missing.
 """
 
 import fnmatch
@@ -27,9 +29,9 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 MODULE_MARKS = {"test_cli.py": "cli", "test_cli_hostile.py": "cli", "test_cli_output.py": "cli",
-                "test_dask.py": "dask", "test_fuzz.py": "slow"}
+                "test_dask.py": "dask", "test_fuzz.py": "slow", "test_docs_browser.py": "docs"}
 PROCESS_NAMES = frozenset({"subprocess", "LocalCluster", "multiprocessing", "ProcessPoolExecutor", "fork"})
-NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist")
+NOT_FAST = ("slow", "subprocess", "dask", "cli", "mnist", "docs")
 NOJIT_MODULES = ("test_e_step.py", "test_hamming.py", "test_inputs.py", "test_e_step_lut.py", "test_em_lut.py",
                  "test_m_step.py", "test_simd*.py")
 
@@ -47,12 +49,13 @@ SLOW = {
     "test_hostile.py": {"test_idx_gzip_bomb_fails_with_bounded_memory", "test_csv_memory_is_the_array"},
     "test_mixture_mnist.py": {"test_mnist_sparse_fit_equals_dense_fit"},
     "test_quality_properties.py": {"test_objective_monotone_and_no_small_components"},
+    "test_docs_blocks.py": {"test_block_runs"},  # 2-20 s each: a fresh interpreter per block
 }
 
 
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true", default=False,
-                     help="deselect tests marked slow, subprocess, dask, cli or mnist (run after every edit)")
+                     help="deselect tests marked slow, subprocess, dask, cli, mnist or docs (run after every edit)")
 
 
 def pytest_ignore_collect(collection_path, config):

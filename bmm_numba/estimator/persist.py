@@ -3,24 +3,24 @@
 No pickle is written or read (``allow_pickle=False``); every array is numbers or text.  Layout
 (format version 1), one ``.npy`` member per key:
 
-==================  ==================================  ============================================
-key                 value                               meaning
-==================  ==================================  ============================================
-``format``          str ``"bmm_numba.BernoulliMixture"``  what the file holds
-``format_version``  int64 scalar, ``1``                 raised when the layout changes incompatibly
-``bmm_numba_version`` str                               the writer's version (information only)
-``params``          str, JSON object                    constructor parameters (``get_params``);
-                                                        ``means_init``/``weights_init`` as lists
-``means``           float64 (K, D)                      ``means_``
-``weights``         float64 (K,)                        ``weights_``
-``n_features_in``   int64 scalar                        ``n_features_in_`` (= D)
-``converged``       bool scalar                         ``converged_``
-``n_iter``          int64 scalar                        ``n_iter_``
-``lower_bound``     float64 scalar                      ``lower_bound_``
-``lower_bounds``    float64 (n,)                        ``lower_bounds_``
-``reseeded``        int64 (r, 3)                        ``reseeded_components_``
-``feature_names_in`` str (D,), optional                 ``feature_names_in_``
-==================  ==================================  ============================================
+=====================  ======================================  ============================================
+key                    value                                   meaning
+=====================  ======================================  ============================================
+``format``             str ``"bmm_numba.BernoulliMixture"``    what the file holds
+``format_version``     int64 scalar, ``1``                     raised when the layout changes incompatibly
+``bmm_numba_version``  str                                     the writer's version (information only)
+``params``             str, JSON object                        constructor parameters (``get_params``);
+                                                               ``means_init``/``weights_init`` as lists
+``means``              float64 (K, D)                          ``means_``
+``weights``            float64 (K,)                            ``weights_``
+``n_features_in``      int64 scalar                            ``n_features_in_`` (= D)
+``converged``          bool scalar                             ``converged_``
+``n_iter``             int64 scalar                            ``n_iter_``
+``lower_bound``        float64 scalar                          ``lower_bound_``
+``lower_bounds``       float64 (n,)                            ``lower_bounds_``
+``reseeded``           int64 (r, 3)                            ``reseeded_components_``
+``feature_names_in``   str (D,), optional                      ``feature_names_in_``
+=====================  ======================================  ============================================
 
 Other keys are the writer's metadata (the command line adds its report: ``bic``,
 ``log_likelihood``, ``n_samples``...): numbers or text, returned by :func:`read_model` and
