@@ -442,6 +442,26 @@ def test_binarize_and_input_types(rng):
     assert_array_equal(got.predict(noisy), reference.predict(X))
 
 
+def test_binarize_is_the_one_threshold_rule(rng):
+    """``binarize=t`` makes values ``>= t`` 1, as ``datasets.binarize`` and the CLI's ``--threshold`` do."""
+    from bmm_numba.datasets import binarize as binarize_data
+
+    raw = rng.integers(0, 4, size=(120, 6)).astype(np.float64)  # many cells exactly at the threshold
+    raw[0, 0] = np.nan
+    ones_at = binarize_data(raw, 2)
+    assert np.nansum(ones_at) == np.sum(raw >= 2)  # the boundary value 2 counts as 1
+    fitted = BernoulliMixture(2, binarize=2, random_state=0).fit(raw)
+    reference = BernoulliMixture(2, random_state=0).fit(ones_at)
+    assert_array_equal(fitted.means_, reference.means_)
+    sparse = sp.csr_matrix(np.nan_to_num(raw))
+    fitted_sparse = BernoulliMixture(2, binarize=2, random_state=0).fit(sparse)
+    reference_sparse = BernoulliMixture(2, random_state=0).fit((np.nan_to_num(raw) >= 2).astype(np.uint8))
+    assert_allclose(fitted_sparse.means_, reference_sparse.means_, rtol=1e-12)
+    for threshold in (0, -1.0):
+        with pytest.raises(ValueError, match="binarize must be > 0 for sparse X"):
+            BernoulliMixture(2, binarize=threshold).fit(sparse)
+
+
 # -------------------------------------------------------------------------------------------
 # Persistence, threads, reporting, sampling, criteria
 # -------------------------------------------------------------------------------------------

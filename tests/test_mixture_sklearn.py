@@ -3,9 +3,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bmm_numba import BernoulliMixture
 
-# The common checks feed continuous data; binarize=0.0 maps it to 0/1 (x > 0), which is how a
-# user would pass such data.  One estimator per kernel family, with K=1 and K=2.
-ESTIMATORS = [BernoulliMixture(binarize=0.0), BernoulliMixture(2, binarize=0.0, kernel="numpy")]
+# The common checks feed continuous data; binarize=1e-9 maps it to 0/1 (x >= 1e-9, i.e. x > 0 on
+# their data), which is how a user would pass such data (sparse X needs a threshold > 0).  One
+# estimator per kernel family, with K=1 and K=2.
+ESTIMATORS = [BernoulliMixture(binarize=1e-9), BernoulliMixture(2, binarize=1e-9, kernel="numpy")]
 
 
 def expected_failed_checks(estimator):
@@ -28,7 +29,7 @@ def expected_failed_checks(estimator):
     return reasons
 
 
-# Several checks fit rows that are all ones after binarize=0.0 (e.g. X = [[1, 1], [1, 2], ...]):
+# Several checks fit rows that are all ones after binarize=1e-9 (e.g. X = [[1, 1], [1, 2], ...]):
 # K=2 is not supported there, and the fit says so (UserWarning, or ConvergenceWarning while the
 # second component shrinks); the checks test the API, not those warnings.
 @pytest.mark.filterwarnings("ignore:The data do not support:UserWarning")

@@ -106,7 +106,7 @@ class MixtureData:
 
 def _binary_error(values):
     return not_binary_error(values, hint="NaN marks a missing value in dense X; pass binarize=<threshold> to map "
-                                         "values > threshold to 1")
+                                         "values >= threshold to 1")
 
 
 def encode(X, binarize=None):
@@ -117,7 +117,8 @@ def encode(X, binarize=None):
     X : ndarray of shape (n_samples, n_features) or scipy.sparse CSR/CSC matrix
         Numeric; NaN allowed in dense X (missing), inf not.
     binarize : float or None
-        If a number, values ``> binarize`` become 1 and the others 0 (NaN stays missing).
+        If a number, values ``>= binarize`` become 1 and the others 0 (NaN stays missing): the
+        rule of :func:`bmm_numba.datasets.binarize` and of the command line's ``--threshold``.
 
     Returns
     -------
@@ -134,10 +135,11 @@ def encode(X, binarize=None):
         if np.isnan(data).any():
             raise ValueError("missing values (NaN) are supported for dense X only; sparse X has NaN")
         if binarize is not None:
-            if binarize < 0:
-                raise ValueError("binarize must be >= 0 for sparse X (a negative threshold would make "
-                                 "every implicit zero a 1)")
-            ones = data > binarize
+            if binarize <= 0:
+                raise ValueError(f"binarize must be > 0 for sparse X; got {binarize!r} (values >= binarize "
+                                 "become 1, so a threshold <= 0 would make every zero the matrix does not "
+                                 "store a 1)")
+            ones = data >= binarize
         else:
             ones = data == 1
             if not np.all(ones | (data == 0)):
@@ -148,7 +150,7 @@ def encode(X, binarize=None):
 
     X = np.asarray(X)
     if binarize is not None:
-        codes = (X > binarize).astype(np.uint8)
+        codes = (X >= binarize).astype(np.uint8)
     elif X.dtype.kind == "b":
         return MixtureData("dense", np.ascontiguousarray(X, dtype=np.uint8))
     else:

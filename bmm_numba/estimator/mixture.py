@@ -97,7 +97,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         likelihood) and in every case the means are clipped to ``[1e-10, 1 - 1e-10]``, which
         keeps the log-likelihood of unseen data finite (at least ``log(1e-10) = -23`` per feature).
     binarize : float or None, default=None
-        If a number, values ``> binarize`` become 1 and the others 0 (like ``BernoulliNB``);
+        If a number, values ``>= binarize`` become 1 and the others 0, the one rule of the
+        package (:func:`bmm_numba.datasets.binarize`, ``bmm-numba fit --threshold``; MNIST's
+        pixels ``>= 128``); scikit-learn's ``BernoulliNB`` uses ``>`` instead.  Sparse X needs
+        ``binarize > 0`` (the zeros it does not store stay 0);
         if None, X must already hold only 0 and 1 (and NaN for missing values).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and :meth:`sample`.
