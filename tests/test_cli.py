@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bmm_numba import BernoulliMixture
 from bmm_numba.cli.main import build_parser, registry_kernel_names
 from bmm_numba.cli.output import FitProgress, atomic_write, prepare_out_dir
 
@@ -253,6 +254,8 @@ def test_demo(tmp_path):
     result = run_cli("demo", "--repeats", "1", "--max-iter", "5", "--out", "demo", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pictures:" in result.stdout
+    defaults = BernoulliMixture().get_params()  # the demo fits with the estimator's defaults
+    assert f"tol={defaults['tol']:g}, alpha={defaults['alpha']:g}" in result.stdout
     out = tmp_path / "demo"
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.json", "compare.png", "means.png",
                                                     "model.npz"]

@@ -318,8 +318,12 @@ def run_demo(args):
     """``bmm-numba demo``: fit the bundled digits, then a small compare; no files needed."""
     out = prepare_out_dir(args.out)
     print("== 1. fit K=10 to scikit-learn's bundled 8x8 digits ==")
-    params = {"n_components": 10, "kernel": "auto", "n_init": 1, "max_iter": args.max_iter, "tol": 1e-3,
-              "alpha": 1.0, "random_state": args.random_state}
+    from ..estimator.mixture import BernoulliMixture
+
+    # the estimator's own defaults (tol, alpha, n_init), so the demo shows what a plain fit does
+    defaults = BernoulliMixture().get_params()
+    params = {"n_components": 10, "kernel": "auto", "n_init": defaults["n_init"], "max_iter": args.max_iter,
+              "tol": defaults["tol"], "alpha": defaults["alpha"], "random_state": args.random_state}
     written = _fit_and_report(load_digits_data(None), params, None, out)
     print()
     print("== 2. time every E-step kernel on generated MNIST-shaped rows (D=784, K=10) ==")
