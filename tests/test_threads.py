@@ -50,9 +50,9 @@ def test_results_do_not_depend_on_thread_count(kernel, rng):
 
 def _rule_cases():
     """(parallel, work, kind, expected) of the one rule: threads only when allowed and the work is there."""
-    cells, table = threads.PARALLEL_MIN_WORK, threads.TABLE_MIN_WORK
     cases = []
-    for kind, limit in (("cells", cells), ("table", table)):
+    for kind, limit in (("cells", threads.PARALLEL_MIN_WORK), ("table", threads.TABLE_MIN_WORK),
+                        ("combine", threads.COMBINE_MIN_WORK)):
         for allowed in (True, None):  # the estimator's parallel=True and the kernels' default mean the same
             cases += [(allowed, 0, kind, False), (allowed, limit - 1, kind, False), (allowed, limit, kind, True),
                       (allowed, 10 * limit, kind, True)]
@@ -60,12 +60,33 @@ def _rule_cases():
     return cases
 
 
+@pytest.fixture
+def two_numba_threads():
+    """Run the test with two Numba threads (the rule never uses threads with one)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one Numba thread on this machine")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    yield
+    numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("parallel, work, kind, expected", _rule_cases())
-def test_choose_parallel_rule(parallel, work, kind, expected):
+def test_choose_parallel_rule(parallel, work, kind, expected, two_numba_threads):
     assert threads.choose_parallel(parallel, work, kind) is expected
 
 
-def test_choose_parallel_reads_its_thresholds_at_each_call(monkeypatch):
+@pytest.mark.parametrize("kind", ["cells", "table", "combine"])
+def test_choose_parallel_is_serial_with_one_numba_thread(kind):
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert not threads.choose_parallel(True, 1 << 40, kind)
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_choose_parallel_reads_its_thresholds_at_each_call(monkeypatch, two_numba_threads):
     assert not threads.choose_parallel(True, 10)
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 10)
     assert threads.choose_parallel(True, 10) and not threads.choose_parallel(True, 10, "table")
