@@ -22,6 +22,7 @@ import numpy as np
 from numba import prange
 
 from .e_step_numpy import log_pi
+from .exp import exp_nonpositive
 from .jit import JIT_OPTIONS, build_serial_and_parallel
 from .param_cache import cached
 from .threads import run_serial_or_parallel
@@ -70,7 +71,10 @@ def normalise_log_row(row):
             top = row[k]
     total = 0.0
     for k in range(K):
-        row[k] = np.exp(row[k] - top)
+        # branch-free, vectorisable exp (0 below -708): libm's took a slow path on every underflow,
+        # common with fitted text models: fused sparse pass 1.84-1.93 -> 1.30-1.48 ms (1760 x 2000
+        # text-like CSR, K = 10, fitted means, one thread)
+        row[k] = exp_nonpositive(row[k] - top)
         total += row[k]
     for k in range(K):
         row[k] /= total
