@@ -26,6 +26,11 @@ from pathlib import Path
 
 from bmm_numba.cli.compare import format_seconds
 
+if __package__ in (None, ""):  # run as a script (python bench/report.py): the repository root holds bench/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.whole_fit_report import markdown as whole_fit_markdown  # noqa: E402
+from bench.whole_fit_report import median as _median  # noqa: E402
+
 
 def _fmt_time(seconds):
     return format_seconds(seconds, micro="µs")  # the README's tables use the micro sign
@@ -187,6 +192,29 @@ def render_scaling(path):
     return "\n".join(out)
 
 
+def render_whole_fit(path):
+    """``bench/whole_fit.py``'s report: command, machine, whole fits against StepMix, split, tiny data, selection."""
+    return whole_fit_markdown(json.loads(Path(path).read_text()))
+
+
+def render_whole_fit_summary(path):
+    """One sentence: the whole default fit against StepMix's on each data set measured."""
+    result = json.loads(Path(path).read_text())
+    rows = result["panels"].get("whole", [])
+    parts = []
+    for name in dict.fromkeys(r["data"] for r in rows):
+        ours = _median([r for r in rows if r["data"] == name and r["side"] == "bmm"], "seconds")
+        theirs = _median([r for r in rows if r["data"] == name and r["side"] == "stepmix"], "seconds")
+        if ours == ours and theirs == theirs:
+            parts.append(f"{name.replace('_', ' ')} {_fmt_time(ours)} against {_fmt_time(theirs)} "
+                         f"({_fmt_ratio(theirs / ours)})")
+    machine = result["machine"]
+    return (f"A whole default fit (validation, the short-EM start, EM to `tol`, the final E-step), K = "
+            f"{result['settings']['K']}, median over seeds, against StepMix's with the same `n_init`, `tol` and "
+            f"`max_iter`: {'; '.join(parts)} ({machine['cpu']}, {machine['cpu_count']} cores; "
+            f"`{Path(path).name}`).")
+
+
 BENCH_DIR = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 #: marker name -> (renderer, saved JSON in docs/benchmarks/)
 SECTIONS = {
@@ -195,6 +223,8 @@ SECTIONS = {
     "em": (render_em, "em_mnist.json"),
     "em_summary": (render_em_summary, "em_mnist.json"),
     "scaling": (render_scaling, "scaling.json"),
+    "whole_fit": (render_whole_fit, "whole_fit.json"),
+    "whole_fit_summary": (render_whole_fit_summary, "whole_fit.json"),
 }
 #: files, relative to the repository root, whose marked tables ``--update`` rewrites
 GENERATED_FILES = ("README.md", "docs/index.md", "docs/benchmarks.md")
