@@ -138,8 +138,10 @@ def test_script_quick(tmp_path):
     assert {(r["busy"], r["threads"]) for r in saved["panels"]["tiny"]} >= {(0, 1), (1, 1)}
     assert saved["machine"]["cpu_count"] >= 1 and saved["machine"]["versions"]["numpy"]
     markdown = (tmp_path / "whole_fit.md").read_text()
-    for title in ("Whole default fit", "Split of a default fit", "Tiny data", "Model selection"):
+    for title in ("Whole default fit", "Split of a default fit", "Tiny data", "Model selection", "One EM iteration"):
         assert title in markdown
+    [iteration] = saved["panels"]["iteration"]
+    assert iteration["bmm_per_iteration"] > 0 and iteration["data"] == "digits"
 
 
 def test_script_refuses_openblas_core_type(monkeypatch, tmp_path):

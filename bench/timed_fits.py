@@ -151,10 +151,32 @@ def fit_split(X, K, seed):
             "per_iteration": em / max(1, sum(m[3] for m in marks))}
 
 
-def fixed_iterations(X, K, iterations, seed=0):
-    """Seconds per EM iteration over ``iterations`` iterations (``tol=0``) from fixed means (no start)."""
+def fixed_iterations(X, K, iterations, seed=0, **params):
+    """Seconds per EM iteration over ``iterations`` iterations (``tol=0``) from fixed means (no start).
+
+    ``params``: other estimator parameters (``alpha=0.0`` for maximum likelihood, as StepMix).
+    """
     means = np.random.default_rng(seed).uniform(0.25, 0.75, size=(K, X.shape[1]))
-    model = SplitMixture(K, means_init=means, tol=0.0, max_iter=iterations)
+    model = SplitMixture(K, means_init=means, tol=0.0, max_iter=iterations, **params)
     quiet(model.fit, X)
     [(_, began, ended, n_iter)] = model.monitor_.marks
     return (ended - began) / n_iter
+
+
+def stepmix_iterations(X, K, iterations, seed=0):
+    """Seconds per StepMix EM iteration: ``(T(1 + iterations) - T(1)) / iterations`` (``tol=0``).
+
+    Two fits of StepMix (random start, no stopping) differing only in ``max_iter``: the
+    difference holds ``iterations`` EM iterations and none of the validation, start and final
+    E-step both fits share.
+    """
+    from stepmix import StepMix
+
+    def seconds(max_iter):
+        model = StepMix(n_components=K, measurement="binary", n_init=1, max_iter=max_iter, abs_tol=0.0, rel_tol=0.0,
+                        init_params="random", random_state=seed, verbose=0, progress_bar=0)
+        start = perf_counter()
+        quiet(model.fit, X)
+        return perf_counter() - start
+
+    return (seconds(1 + iterations) - seconds(1)) / iterations

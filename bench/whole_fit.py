@@ -19,6 +19,10 @@ Panels (``--panels``; each measures whatever ``bmm_numba`` is imported, nothing 
   and with 1, without and with ``--busy`` processes spinning ``while True: pass``.
 - ``select``: ``select_n_components`` over ``--select-K`` on MNIST test against one StepMix fit
   plus its ``bic`` per K, same settings as ``whole``.
+- ``iteration``: one EM iteration on one thread (Numba and BLAS), maximum likelihood on both
+  sides (``alpha=0``: StepMix has no prior): the estimator's from its progress hooks over
+  ``ITERATION_RUN`` iterations from fixed means (:func:`fixed_iterations`; text as CSR), StepMix's
+  as the difference of two fits (:func:`stepmix_iterations`); medians of ``--iteration-repeats``.
 
 NumPy's BLAS (StepMix's E- and M-steps) at its best: run with OPENBLAS_CORETYPE and
 OPENBLAS_L2_SIZE unset (the script refuses otherwise, ``--allow-openblas-env`` to override)::
@@ -52,18 +56,21 @@ from .timed_fits import (
     fit_stepmix,
     fixed_iterations,
     quiet,
+    stepmix_iterations,
     stepmix_model,
     tiny_data,
 )
 from .whole_fit_report import machine_info, markdown, median, save
 
-PANELS = ("whole", "split", "tiny", "select")
+PANELS = ("whole", "split", "tiny", "select", "iteration")
 DATA = ("mnist_train", "mnist_test", "digits", "text")
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 WARMUP_ROWS_STEPMIX = 500
 #: Iterations of the tiny panel's fixed run (``tol=0`` from fixed means): the default fit there
 #: converges within a few iterations of its short-EM start, too few to time one iteration.
 TINY_ITERATIONS = 50
+#: Iterations timed per run of the ``iteration`` panel: the estimator's, StepMix's.
+ITERATION_RUN, STEPMIX_ITERATION_RUN = 20, 10
 
 
 def load(name, mnist_dir=None, max_rows=None):
@@ -168,6 +175,33 @@ def panel_select(X, name, args, log):
     return [row]
 
 
+def panel_iteration(data, args, log):
+    """One EM iteration on one thread (Numba and BLAS), ``alpha=0`` against StepMix, per data set."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    rows, default = [], numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            for name, X in data.items():
+                fixed_iterations(X, args.K, 2, alpha=0.0)  # warm-up
+                ours = [fixed_iterations(X, args.K, ITERATION_RUN, alpha=0.0) for _ in range(args.iteration_repeats)]
+                row = {"data": name, "n": X.shape[0], "d": X.shape[1], "K": args.K, "repeats": len(ours),
+                       "bmm_iterations": ITERATION_RUN, "bmm_per_iteration": float(np.median(ours)),
+                       "stepmix_iterations": STEPMIX_ITERATION_RUN}
+                if args.stepmix:
+                    Xd = dense(X)
+                    theirs = [stepmix_iterations(Xd, args.K, STEPMIX_ITERATION_RUN)
+                              for _ in range(args.iteration_repeats)]
+                    row["stepmix_per_iteration"] = float(np.median(theirs))
+                rows.append(row)
+                log(row)
+    finally:
+        numba.set_num_threads(default)
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------
 # command line
 # ------------------------------------------------------------------------------------------------
@@ -207,6 +241,7 @@ def parse(argv):
     parser.add_argument("--tiny-repeats", type=int, default=20)
     parser.add_argument("--tiny-K", type=int, default=2)
     parser.add_argument("--busy", type=int, default=os.cpu_count(), help="busy processes of the tiny panel")
+    parser.add_argument("--iteration-repeats", type=int, default=3)
     parser.add_argument("--select-data", default="mnist_test")
     parser.add_argument("--select-K", default="2-20", help="'2-20' or '2,5,10'")
     parser.add_argument("--max-rows", type=int, default=None, help="use the first rows of each data set")
@@ -221,6 +256,7 @@ def parse(argv):
     if args.quick:
         args.max_rows = args.max_rows or 300
         args.seeds, args.stepmix_seeds, args.select_K, args.tiny_repeats = "0", "0", "2-4", 3
+        args.iteration_repeats = 1
         args.data = args.data or "digits,mnist_test"
         args.select_data = "digits" if args.select_data == "mnist_test" and not args.mnist_dir else args.select_data
     args.data = args.data or ",".join(DATA)
@@ -270,6 +306,8 @@ def main(argv=None, log=None):
             record(panel, panel_split(data, args, log))
         elif panel == "tiny":
             record(panel, panel_tiny(args, log))
+        elif panel == "iteration":
+            record(panel, panel_iteration(data, args, log))
         elif mnist_ok or not args.select_data.startswith("mnist"):
             X = data.get(args.select_data)
             X = load(args.select_data, args.mnist_dir, args.max_rows) if X is None else X
