@@ -127,7 +127,7 @@ def test_compare_warns_on_unreliable_timings(monkeypatch, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "warning: 2 of 6 timings look unreliable (a busy machine?): numpy n=100, numpy n=1000; marked ! in " \
            "the table" in captured.err
-    assert "1 Numba threads, 1 BLAS threads" in captured.out and "24 ms!" in captured.out
+    assert "1 Numba thread, 1 BLAS thread;" in captured.out and "24 ms!" in captured.out
     report = json.loads((tmp_path / "compare.json").read_text())
     assert report["meta"]["blas_threads"] == 1
     assert [w.split(":")[0] for w in report["meta"]["warnings"]] == ["numpy n=100", "numpy n=1000"]

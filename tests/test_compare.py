@@ -126,6 +126,22 @@ def _record(kernel, n, seconds, spread=1.0):
             "warning": None}
 
 
+def test_flag_unreliable_keeps_a_jump_where_the_kernel_switches_algorithm():
+    """``numba`` builds its table from LUT_MIN_ROWS rows: a fixed cost, not a busy machine."""
+    from bmm_numba.cli.compare import flag_unreliable
+    from bmm_numba.kernels.table import LUT_MIN_ROWS
+
+    below, above = LUT_MIN_ROWS // 2, LUT_MIN_ROWS * 5
+    records = [_record("numba", below, 50e-6), _record("numba", above, 5e-3),        # 100x for 10x: the table
+               _record("numba", above * 2, 60e-3),                                    # 12x for 2x: flagged
+               _record("numba_log", below, 50e-6), _record("numba_log", above, 5e-3)]  # no switch: flagged
+    flag_unreliable(records)
+    warnings = {(r["kernel"], r["n"]): r["warning"] for r in records}
+    assert warnings[("numba", above)] is None
+    assert "12x the time" in warnings[("numba", above * 2)]
+    assert "100x the time" in warnings[("numba_log", above)]
+
+
 def test_flag_unreliable_spread_fall_and_jump():
     from bmm_numba.cli.compare import flag_unreliable
 

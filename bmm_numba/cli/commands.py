@@ -215,6 +215,11 @@ def run_select(args):
 # compare
 # ----------------------------------------------------------------------------------------------
 
+def _threads(count, pool):
+    """``'1 Numba thread'``, ``'2 BLAS threads'``, ``'1/2 BLAS threads'``, ``'no BLAS threads'``."""
+    return f"{count} {pool} thread{'' if count == 1 else 's'}"
+
+
 def _compare_data(args, n_rows):
     mnist = args.mnist_dir or (None if args.data else mnist_dir_from_env(existing=False))
     if mnist:
@@ -253,8 +258,8 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
         blas_threads = blas[0] if len(blas) == 1 else None
         print(f"data: {data.description}")
         print(f"E-step with K={n_components}, mu ~ U(0.25, 0.75) (seed {random_state}), pi = 1/K; median of "
-              f"{repeats} calls after a warm-up call; {n_threads} Numba threads, "
-              f"{blas_threads if blas_threads is not None else '/'.join(map(str, blas)) or 'no'} BLAS threads; "
+              f"{repeats} calls after a warm-up call; {_threads(n_threads, 'Numba')}, "
+              f"{_threads(blas_threads if blas_threads is not None else '/'.join(map(str, blas)) or 'no', 'BLAS')}; "
               f"CPU: {cpu_name()}", flush=True)
         for kernel in kernels:  # one kernel at a time, so progress can be shown
             start = time.perf_counter()

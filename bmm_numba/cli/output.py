@@ -163,14 +163,14 @@ class FitProgress(ProgressMonitor):
         if now - self.printed_at >= self.interval:
             self.printed_at = now
             print(f"start {self.start_number}/{self.n_init}: iteration {n_iter}/{self.max_iter}, "
-                  f"log-likelihood per sample {lower_bound:.4f} ({now - self.t0:.1f} s)",
+                  f"objective per sample {lower_bound:.4f} ({now - self.t0:.1f} s)",
                   file=self.stream, flush=True)
 
     def end(self, converged, lower_bound, seconds):
         """Write the start's summary line."""
         state = "converged" if converged else "did not converge"
         self._clear()
-        value = f", log-likelihood per sample {lower_bound:.4f}" if self.n_iter else ""
+        value = f", objective per sample {lower_bound:.4f}" if self.n_iter else ""
         print(f"start {self.start_number}/{self.n_init}: {state} after {self.n_iter} iterations{value} "
               f"({self.clock() - self.t0:.2f} s)", file=self.stream, flush=True)
 
@@ -179,7 +179,7 @@ class FitProgress(ProgressMonitor):
             return
         done = min(self.n_iter / max(self.max_iter, 1), 1.0)
         bar = "#" * int(round(done * self.width))
-        value = f"  log-lik/sample {self.value:.4f}" if self.value is not None else ""
+        value = f"  objective/sample {self.value:.4f}" if self.value is not None else ""
         self.stream.write(f"\rstart {self.start_number}/{self.n_init} [{bar:<{self.width}}] iteration "
                           f"{self.n_iter}/{self.max_iter}{value}  {self.clock() - self.t0:.1f} s ")
         self.stream.flush()
