@@ -74,6 +74,30 @@ def padded_terms(mu, pi):
 _ZERO_PAIR = np.zeros(2)  # the start of a pair's second chain (a compile-time constant)
 
 
+def _two_chains(add_load):
+    """Return a compiled loop adding the rows ``indices[start:stop]`` of ``weights`` with ``add_load``.
+
+    The ones alternate between two accumulators, ``low`` and ``high`` (one chain waits on each
+    add's latency); returned unsummed.  Made once for 8-lane vectors and once for 2-lane pairs.
+    """
+
+    @numba.njit(inline="always", **JIT_OPTIONS)
+    def chains(low, high, weights, indices, start, stop, KP, c):
+        j = start
+        while j + 1 < stop:
+            low = add_load(low, weights, indices[j] * KP + c)
+            high = add_load(high, weights, indices[j + 1] * KP + c)
+            j += 2
+        if j < stop:
+            low = add_load(low, weights, indices[j] * KP + c)
+        return low, high
+
+    return chains
+
+
+_vector_chains, _pair_chains = _two_chains(vadd_load), _two_chains(padd_load)
+
+
 @numba.njit(inline="always", **JIT_OPTIONS)
 def _csr_log_joint(out, at, indptr, indices, weights, bias, n):
     """``out[at:at + KP] = bias + sum of the weight rows of CSR row n's ones``: its log-joints.
@@ -84,24 +108,10 @@ def _csr_log_joint(out, at, indptr, indices, weights, bias, n):
     KP = bias.shape[0]
     start, stop = indptr[n], indptr[n + 1]
     for c in range(0, KP - KP % LANES, LANES):
-        low, high = vload(bias, c), vzero()
-        j = start
-        while j + 1 < stop:
-            low = vadd_load(low, weights, indices[j] * KP + c)
-            high = vadd_load(high, weights, indices[j + 1] * KP + c)
-            j += 2
-        if j < stop:
-            low = vadd_load(low, weights, indices[j] * KP + c)
+        low, high = _vector_chains(vload(bias, c), vzero(), weights, indices, start, stop, KP, c)
         vstore(vadd(low, high), out, at + c)
     for c in range(KP - KP % LANES, KP, 2):
-        low, high = pload(bias, c), pload(_ZERO_PAIR, 0)
-        j = start
-        while j + 1 < stop:
-            low = padd_load(low, weights, indices[j] * KP + c)
-            high = padd_load(high, weights, indices[j + 1] * KP + c)
-            j += 2
-        if j < stop:
-            low = padd_load(low, weights, indices[j] * KP + c)
+        low, high = _pair_chains(pload(bias, c), pload(_ZERO_PAIR, 0), weights, indices, start, stop, KP, c)
         pstore(low, out, at + c)
         pstore(padd_load(high, out, at + c), out, at + c)
 
@@ -283,11 +293,8 @@ def numba_em_pass(indptr, indices, mu, pi, sample_weight, *, parallel=None):
 
     Parameters
     ----------
-    indptr : ndarray of shape (n_samples + 1,), int64
-    indices : ndarray of shape (nnz,), int64
-        CSR structure of a 0/1 matrix whose stored values are all 1.
-    mu : ndarray of shape (n_components, n_features)
-    pi : ndarray of shape (n_components,)
+    indptr, indices, mu, pi
+        As in :func:`numba_e_step`.
     sample_weight : ndarray of shape (n_samples,)
         Multiplies each row's responsibilities in ``nk`` and ``S``.
     parallel : bool or None, default=None
@@ -295,12 +302,10 @@ def numba_em_pass(indptr, indices, mu, pi, sample_weight, *, parallel=None):
 
     Returns
     -------
-    nk : ndarray of shape (n_components,)
-        ``sum_n w_n r_nk``.
-    S : ndarray of shape (n_components, n_features)
-        ``sum_n w_n r_nk x_nd``.
-    log_prob_norm : ndarray of shape (n_samples,)
-        ``log p(x_n)`` (unweighted).
+    nk, S, log_prob_norm : ndarray of shapes (n_components,), (n_components, n_features), (n_samples,)
+        The weighted responsibility sums ``sum_n w_n r_nk`` and ``sum_n w_n r_nk x_nd``, and each
+        row's unweighted ``log p(x_n)``: what the dense table pass
+        (:func:`bmm_numba.kernels.table.em_pass.lut_em_pass`) returns.
     """
     weights, bias = padded_terms(mu, pi)
     K, D = mu.shape
