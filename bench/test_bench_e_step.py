@@ -2,7 +2,7 @@
 
 Run (timings saved as JSON for ``bench/report.py``)::
 
-    python -m pytest bench --mnist-dir ../shared/data/mnist --benchmark-autosave
+    python -m pytest bench --mnist-dir path/to/mnist --benchmark-autosave
 
 Compilation happens in an explicit warm-up call outside the timed region and is measured on its
 own in ``test_compile_time``.

@@ -261,6 +261,8 @@ def parse(argv):
         args.select_data = "digits" if args.select_data == "mnist_test" and not args.mnist_dir else args.select_data
     args.data = args.data or ",".join(DATA)
     args.given = dict(vars(args))  # the settings in force, as strings, for the record
+    if args.mnist_dir and args.mnist_dir == os.environ.get("BMM_NUMBA_MNIST_DIR"):
+        args.given["mnist_dir"] = "$BMM_NUMBA_MNIST_DIR"  # the record names the variable, not a local path
     args.data = args.data.split(",")
     args.panels = args.panels.split(",")
     args.seeds, args.stepmix_seeds, args.select_K = Seeds(args.seeds), Seeds(args.stepmix_seeds), ints(args.select_K)

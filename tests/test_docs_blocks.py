@@ -7,7 +7,7 @@ data.  The convention for a block that cannot run on its own: put ``<!-- skip-bl
 or ``.. skip-block`` (reST comment) on the line before it; keep such blocks rare.
 
 The cheap checks (the generated benchmark tables are current, the README's quick start is what
-``.ci/run`` runs, no page names the shared data folder) are in the fast tier; running the blocks
+``.ci/run`` runs, no page names a data folder outside the repository) are in the fast tier; running the blocks
 starts processes and is ``slow`` (tests/conftest.py).
 """
 
@@ -148,7 +148,12 @@ def test_readme_quick_start_is_what_ci_runs():
     assert 'pip install ".[plot]"' in ci and any(line.startswith("bmm-numba demo") for line in ci)
 
 
-def test_no_page_names_the_shared_data_folder():
-    for page in [*documentation_pages(), DOCS / "conf.py"]:
+#: A data folder outside the repository, relative (``../<folder>/data``) or absolute (``/<...>/data/``).
+OUTSIDE_DATA = re.compile(r"\.\./[\w.-]+/data\b|(?<![\w.])/[\w.-]+(?:/[\w.-]+)*/data/")
+
+
+def test_no_page_names_a_data_folder_outside_the_repository():
+    for page in [*documentation_pages(), DOCS / "conf.py", ROOT / ".ci" / "run"]:
         text = page.read_text(encoding="utf-8")
-        assert "../shared" not in text and "/shared/data" not in text, f"{page}: name $BMM_NUMBA_MNIST_DIR instead"
+        found = OUTSIDE_DATA.findall(text)
+        assert not found, f"{page}: {found}; name $BMM_NUMBA_MNIST_DIR instead"
