@@ -256,10 +256,11 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
         n_threads = numba.get_num_threads()
         blas = sorted({pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"})
         blas_threads = blas[0] if len(blas) == 1 else None
+        blas_label = blas_threads if blas_threads is not None else "/".join(map(str, blas)) or "no"
         print(f"data: {data.description}")
         print(f"E-step with K={n_components}, mu ~ U(0.25, 0.75) (seed {random_state}), pi = 1/K; median of "
               f"{repeats} calls after a warm-up call; {_threads(n_threads, 'Numba')}, "
-              f"{_threads(blas_threads if blas_threads is not None else '/'.join(map(str, blas)) or 'no', 'BLAS')}; "
+              f"{_threads(blas_label, 'BLAS')}; "
               f"CPU: {cpu_name()}", flush=True)
         for kernel in kernels:  # one kernel at a time, so progress can be shown
             start = time.perf_counter()

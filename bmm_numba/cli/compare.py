@@ -162,17 +162,12 @@ def flag_unreliable(records):
             (n0, t0), (n1, t1) = before, (r["n"], r["seconds"])
             if t1 * FALL_LIMIT < t0:
                 reasons.append(f"faster than at n={n0} ({format_seconds(t0)})")
-            elif t1 / t0 > JUMP_LIMIT * n1 / n0 and t1 - t0 > 1e-3 and not _switches(r["kernel"], n0, n1):
+            elif (t1 / t0 > JUMP_LIMIT * n1 / n0 and t1 - t0 > 1e-3
+                  and not n0 < ALGORITHM_SWITCH_ROWS.get(r["kernel"], 0) <= n1):  # 0: never switches
                 reasons.append(f"{t1 / t0:.3g}x the time at n={n0} for {n1 / n0:.3g}x the rows")
         previous[r["kernel"]] = (r["n"], r["seconds"])
         r["warning"] = "; ".join(reasons) or None
     return records
-
-
-def _switches(kernel, n0, n1):
-    """Whether ``kernel`` runs another algorithm at n1 rows than at n0 (:data:`ALGORITHM_SWITCH_ROWS`)."""
-    rows = ALGORITHM_SWITCH_ROWS.get(kernel)
-    return rows is not None and n0 < rows <= n1
 
 
 def _check(resp, X, mu, pi):
