@@ -260,3 +260,24 @@ def test_binarize_rejects_inf_and_all_missing():
         binarize(np.array([[0.0, np.inf]]))
     with pytest.raises(ValueError, match="every cell"):
         binarize(np.full((2, 2), np.nan))
+
+
+@pytest.mark.parametrize(("name", "shape", "ones"), [("carcinoma", (118, 7), 384), ("values", (216, 4), 457),
+                                                     ("cheating", (319, 4), 161)])
+def test_load_lca_matches_the_published_tables(name, shape, ones):
+    # shapes and total ones counted from poLCA's CSV files (items coded 1/2 there)
+    from bmm_numba.datasets import load_lca
+
+    X, columns = load_lca(name)
+    assert X.shape == shape and X.dtype == np.uint8 and len(columns) == shape[1]
+    assert int(X.sum()) == ones
+    patterns, _, counts = load_lca(name, as_patterns=True)
+    assert counts.sum() == shape[0] and len(np.unique(patterns, axis=0)) == len(patterns)
+    np.testing.assert_array_equal(np.repeat(patterns, counts, axis=0), X)
+
+
+def test_load_lca_rejects_unknown_names():
+    from bmm_numba.datasets import load_lca
+
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_lca("carcinomas")

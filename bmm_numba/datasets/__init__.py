@@ -4,7 +4,8 @@
 * scikit-learn's bundled 8x8 digits, binarised (:func:`load_digits_binary`);
 * user files: ``.npy``, ``.npz`` and ``.csv`` with missing cells as NaN (:func:`load_npy`,
   :func:`load_npz`, :func:`load_csv`), then :func:`binarize` to check or make 0/1 data;
-* generated mixtures (:func:`make_bernoulli_mixture`).
+* generated mixtures (:func:`make_bernoulli_mixture`);
+* poLCA's classic dichotomous latent-class data sets, carcinoma, values and cheating (:func:`load_lca`).
 
 Nothing here downloads anything.  MNIST is read from a folder the caller names (or the
 ``BMM_NUMBA_MNIST_DIR`` environment variable); the digits ship with scikit-learn; generated
@@ -17,6 +18,7 @@ from __future__ import annotations
 from .binary import NonBinaryError, binarize, id_like_columns
 from .csv_files import CSV_DELIMITER_NAMES, CSV_DELIMITERS, CSV_MAX_LINE, CSV_MISSING, CSVFormatError, CSVInfo, load_csv
 from .generated import make_bernoulli_mixture
+from .lca import LCA_DATASETS, load_lca
 from .mnist import (
                     DEFLATE_MAX_RATIO,
                     MNIST_DENSITY,
@@ -53,4 +55,6 @@ __all__ = [
     "NonBinaryError",
     "id_like_columns",
     "make_bernoulli_mixture",
+    "LCA_DATASETS",
+    "load_lca",
 ]
