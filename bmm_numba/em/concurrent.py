@@ -1,0 +1,135 @@
+"""Many small fits side by side: one Python thread each, one Numba thread inside each.
+
+A fit whose passes are too small to start threads (the one rule,
+:func:`~bmm_numba.kernels.threads.choose_parallel`) leaves every core but one idle.  The work of
+latent class analysis is many such fits: the ``n_init`` starts, the short-EM candidates of the
+default start, the K values of ``select_n_components``, bootstrap replicates.  They are
+independent, so they run concurrently here, each in a worker thread whose Numba thread count is 1
+(``numba.set_num_threads`` is per thread), so every kernel inside runs its serial ``nogil`` build
+and the compiled EM run releases the GIL for its whole loop.
+
+Results are bit-identical to running the tasks one after another: every task gets its inputs
+(random draws included) before any task runs, a task never reads another's state, and the
+results come back in task order.  A task that runs inside a worker runs its own sub-tasks one
+after another (no nested pools, no deadlock).  The pool is made again after a ``fork``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+from ..kernels.threads import choose_parallel
+
+__all__ = ["concurrent_workers", "run_concurrently", "in_worker"]
+
+_POOL = None
+_POOL_PID = None
+_POOL_LOCK = threading.Lock()
+_LOCAL = threading.local()
+
+
+def in_worker() -> bool:
+    """Return True inside a task run by :func:`run_concurrently` (its sub-tasks then run in turn)."""
+    return getattr(_LOCAL, "worker", False)
+
+
+def concurrent_workers(n_tasks, work, kind="cells") -> int:
+    """Return how many of ``n_tasks`` independent fits to run at once (1: one after another).
+
+    Parameters
+    ----------
+    n_tasks : int
+    work : int
+        Inner-loop steps of one pass of one fit, as in
+        :func:`~bmm_numba.kernels.threads.choose_parallel` (``n * d * K`` for dense data).
+    kind : {"cells", "table", "combine"}, default="cells"
+
+    Returns
+    -------
+    int
+        1 where one fit's passes use the threads themselves (their work reaches the thread
+        threshold), where there is one task or one Numba thread, or inside a worker already;
+        else ``min(n_tasks, numba.get_num_threads())``.
+    """
+    if n_tasks <= 1 or in_worker() or choose_parallel(True, work, kind):
+        return 1
+    return max(1, min(int(n_tasks), numba.get_num_threads()))
+
+
+def _pool():
+    """Return the process's fit workers (made again after a ``fork``, sized by ``NUMBA_NUM_THREADS``)."""
+    global _POOL, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_PID != os.getpid():
+            _POOL = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS),
+                                       thread_name_prefix="bmm_numba_fit")
+            _POOL_PID = os.getpid()
+        return _POOL
+
+
+def run_concurrently(task, items, *, n_workers):
+    """Return ``[task(item) for item in items]``, up to ``n_workers`` tasks at a time.
+
+    The calling thread is one of the workers; ``n_workers - 1`` pool threads are the others.
+    Each worker takes the next item not yet taken until none is left.
+
+    Parameters
+    ----------
+    task : callable
+        ``task(item) -> result``; it must not depend on the order in which items run.
+    items : sequence
+    n_workers : int
+        From :func:`concurrent_workers`; 1 runs the items one after another in the calling thread.
+
+    Returns
+    -------
+    results : list
+        In item order.
+
+    Raises
+    ------
+    BaseException
+        The first exception in item order (``KeyboardInterrupt`` included), once every worker
+        has stopped: after an error no worker takes a new item.
+    """
+    items = list(items)
+    if n_workers <= 1 or len(items) <= 1:
+        return [task(item) for item in items]
+    results, errors = [None] * len(items), [None] * len(items)
+    next_item, stop, lock = iter(range(len(items))), threading.Event(), threading.Lock()
+
+    def drain():
+        previous_threads, previous_flag = numba.get_num_threads(), in_worker()
+        numba.set_num_threads(1)  # per thread: every kernel of the task runs its serial build
+        _LOCAL.worker = True
+        try:
+            while not stop.is_set():
+                with lock:
+                    i = next(next_item, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = task(items[i])
+                except BaseException as error:  # noqa: BLE001 - re-raised by the caller below
+                    errors[i] = error
+                    stop.set()
+        finally:
+            _LOCAL.worker = previous_flag
+            numba.set_num_threads(previous_threads)
+
+    futures = [_pool().submit(drain) for _ in range(min(n_workers, len(items)) - 1)]
+    try:
+        drain()
+        for future in futures:
+            future.result()
+    except BaseException:  # an interrupt while waiting: no worker takes another item
+        stop.set()
+        raise
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
