@@ -147,6 +147,7 @@ def _separate_table(X, Ks, sample_weight=None, **params):
 
 
 @pytest.mark.parametrize("form", ["dense", "sparse", "missing", "weighted", "sampled"])
+@pytest.mark.filterwarnings("ignore:The best objective.*not replicated:UserWarning")  # the separate fits' n_init=2
 def test_select_table_equals_one_fit_per_k(form, monkeypatch):
     X = mixture_rows(5, n=260, d=14, k=3)  # >= LUT_MIN_ROWS rows: the table kernel and its row index
     sample_weight = None

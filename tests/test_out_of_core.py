@@ -74,7 +74,7 @@ def test_memmap_is_never_copied_whole(tmp_path, monkeypatch):
     X = _mixture_data(n=100_000, d=100)  # 10 MB
     Xm = _memmap(tmp_path, X)
     del X
-    _fit(Xm[:3000], random_state=0, max_iter=2)  # compile outside the measurement
+    _fit(Xm[:3000], random_state=0, max_iter=3)  # compile outside the measurement
     tracemalloc.start()
     try:
         est = _fit(Xm, random_state=0, max_iter=3)
@@ -99,9 +99,10 @@ def test_partial_fit_passes_converge_to_full_batch_fit():
     for _ in range(40):
         for batch in batches:
             inc.partial_fit(batch)
-    full = _fit(X, means_init=start, max_iter=500)
-    np.testing.assert_allclose(inc.means_, full.means_, rtol=0, atol=1e-7)
-    np.testing.assert_allclose(inc.weights_, full.weights_, rtol=0, atol=1e-7)
+    full = _fit(X, means_init=start, max_iter=500)  # tol=0: to the fixed point
+    # tol=0 stops where the objective no longer moves (1e-13 relative): parameters agree to ~sqrt of that
+    np.testing.assert_allclose(inc.means_, full.means_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(inc.weights_, full.weights_, rtol=0, atol=1e-6)
     assert inc.lower_bound_ == pytest.approx(full.lower_bound_, abs=1e-9)
     assert inc.n_iter_ == 200 and not inc.converged_
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture
 from bmm_numba.em.collapse import MIN_MASS
-from bmm_numba.em.loop import ROUNDING
+from bmm_numba.kernels.em_run import ROUNDING
 
 N_PROBLEMS = 1000
 KINDS = ("dense", "sparse", "missing", "weighted")

@@ -69,6 +69,11 @@ class Backend:
     stats_functions: dict
     fused: dict
 
+    @property
+    def compiled(self):
+        """Whether the kernels are compiled (``numba*``): small in-memory fits then run EM compiled."""
+        return self.name == "numba" or self.name in COMPILED_KERNELS
+
     def e_step(self, data, mu, pi):
         """Return ``(resp, log_prob_norm)`` of ``data`` (a :class:`MixtureData`)."""
         check_shapes(data, mu, pi)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betaln
 
+from ..kernels.em_run import log_prior_sum
 from ..kernels.m_step import MEANS_EPS, params_from_stats
 from ..kernels.missing import MISSING
 from .init import seed_row
@@ -27,6 +28,7 @@ __all__ = [
     "MIN_MASS",
     "column_means",
     "log_prior",
+    "prior_constant",
     "m_step",
     "reseed",
     "worst_samples",
@@ -85,8 +87,15 @@ def log_prior(mu, alpha, m):
     """
     if alpha == 0:
         return 0.0
+    return float(log_prior_sum(mu, float(alpha), m)) + prior_constant(alpha, m, mu.shape[0])
+
+
+def prior_constant(alpha, m, n_components):
+    """The normalising part of :func:`log_prior`: ``-K sum_d betaln(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)``."""
+    if alpha == 0:
+        return 0.0
     a, b = 2.0 * alpha * m, 2.0 * alpha * (1.0 - m)
-    return float(np.sum(a * np.log(mu) + b * np.log1p(-mu)) - mu.shape[0] * np.sum(betaln(a + 1.0, b + 1.0)))
+    return float(-n_components * np.sum(betaln(a + 1.0, b + 1.0)))
 
 
 def reseed(mu, pi, collapsed, worst, n_samples):

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from ..kernels import missing as _missing
 from ..kernels.hamming import pack_missing, pack_rows
+from ..kernels.row_lists import row_lists
 from ..kernels.table.e_step import build_row_index
 from ..kernels.table.layout import padded_components
 from ..kernels.validation import not_binary_error
@@ -38,7 +39,7 @@ class MixtureData:
         self.kind = kind
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self._csr = self._csc = self._packed = self._rows = None
+        self._csr = self._csc = self._packed = self._rows = self._lists = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
@@ -76,6 +77,13 @@ class MixtureData:
         rows = MixtureData(self.kind, X if self.kind == "sparse" else np.ascontiguousarray(X))
         self._rows = (np.array(index, copy=True), rows)
         return rows
+
+    @property
+    def lists(self):
+        """The rows' ones and missing cells as :class:`~bmm_numba.kernels.row_lists.RowLists` (made once)."""
+        if self._lists is None:
+            self._lists = row_lists(self.X, self.kind, _missing.MISSING)
+        return self._lists
 
     @property
     def packed(self):

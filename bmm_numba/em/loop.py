@@ -18,13 +18,26 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..kernels.m_step import params_from_stats
-from .collapse import MIN_MASS, collapsed_components, column_means, log_prior, reseed, worst_samples
+from ..kernels import em_run
+from ..kernels.m_step import params_from_stats, params_into
+from ..kernels.row_lists import column_weights
+from .collapse import (MIN_MASS, collapsed_components, column_means, log_prior, prior_constant, reseed,
+                       worst_samples)
+from .concurrent import concurrent_workers, run_concurrently
 from .progress import ProgressMonitor
 
-__all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "converged", "run_em", "short_em",
-           "best_of_starts", "SHORT_EM_STARTS", "SHORT_EM_ITER", "SHORT_EM_MIN_ROWS",
+__all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "run_em", "short_em", "best_of_starts",
+           "fit_workers", "REPLICATED",
+           "ACCELERATIONS", "COMPILED_RUN_MAX_WORK", "SHORT_EM_STARTS", "SHORT_EM_ITER", "SHORT_EM_MIN_ROWS",
            "SHORT_EM_ROWS_PER_COMPONENT", "short_em_rows"]
+
+#: Values of the estimator's ``accelerate`` (:mod:`bmm_numba.kernels.em_run`).
+ACCELERATIONS = tuple(em_run.SCHEMES)
+
+#: In-memory data whose pass does fewer steps (``(ones + missing cells) * K``) run EM compiled
+#: over row lists (:func:`~bmm_numba.kernels.em_run.compiled_run`); larger data run the same
+#: iterations in Python around the backend's (threaded) pass.
+COMPILED_RUN_MAX_WORK = 1 << 23
 
 
 class PassStatistics(NamedTuple):
@@ -61,6 +74,27 @@ class InMemorySource:
         self.data, self.w, self.backend = data, w, backend
         self.n_samples = data.n_samples
         self.weight = float(w.sum())
+        self._prior_mean = None
+
+    @property
+    def prior_mean(self):
+        """The prior's mode ``m``: :func:`~bmm_numba.em.collapse.column_means` from the data's columns, once."""
+        if self._prior_mean is None:
+            ones, missing = column_weights(self.data.lists, self.w, self.data.n_features)
+            self._prior_mean = np.clip((ones + 1.0) / (self.weight - missing + 2.0), 0.0, 1.0)
+        return self._prior_mean
+
+    def row_lists(self, n_components):
+        """The data's :class:`~bmm_numba.kernels.row_lists.RowLists` where the compiled EM run takes them, else None.
+
+        Compiled backends only, and only for passes under :data:`COMPILED_RUN_MAX_WORK` steps.
+        """
+        if not self.backend.compiled:
+            return None
+        lists = self.data.lists
+        if (lists.ones.size + lists.missing.size) * n_components >= COMPILED_RUN_MAX_WORK:
+            return None
+        return lists
 
     def statistics(self, mu, pi):
         """Fused E-step and statistics (:meth:`Backend.em_statistics`)."""
@@ -93,7 +127,7 @@ class Step(NamedTuple):
     once: np.ndarray | None
 
 
-def em_step(source, mu, pi, alpha, once=None):
+def em_step(source, mu, pi, alpha, once=None, prior_mean=None):
     """One EM iteration: a pass over ``source`` under ``(mu, pi)``, the M-step, the collapse policy.
 
     The objective, computed here only: ``(log L + log p(mu)) / sum(w)`` under the old parameters,
@@ -109,13 +143,15 @@ def em_step(source, mu, pi, alpha, once=None):
     once : ndarray of shape (n_components,), bool, optional
         Components re-seeded before: one that collapses again is dropped.  None: never drop
         (every collapse re-seeds, as ``partial_fit`` does).
+    prior_mean : ndarray of shape (n_features,), optional
+        The prior's mode; default :func:`~bmm_numba.em.collapse.column_means` of this pass.
 
     Returns
     -------
     step : Step
     """
     stats = source.statistics(mu, pi)
-    m = column_means(stats)
+    m = column_means(stats) if prior_mean is None else prior_mean
     lower_bound = float((stats.log_lik + log_prior(mu, alpha, m)) / stats.weight)
     new_mu, new_pi = params_from_stats(stats.nk, stats.S, alpha, stats.weight, stats.observed, prior_mean=m)
     collapsed = collapsed_components(stats.nk, stats.weight, stats.n_rows)
@@ -136,18 +172,35 @@ def em_step(source, mu, pi, alpha, once=None):
     return Step(new_mu, new_pi, lower_bound, records, dropped, once)
 
 
-#: A change of the objective below ``-ROUNDING * max(1, |bound|)`` is a decrease, not rounding.
-ROUNDING = 1e-10
+class _SourceMap:
+    """The data of :func:`_source_em_map`: a row source, ``alpha`` and the prior's mode (from its first pass)."""
+
+    def __init__(self, source, alpha, prior_mean):
+        self.source, self.alpha, self.prior_mean = source, alpha, prior_mean
+        self.prior_const = None
 
 
-def converged(change, lower_bound, tol):
-    """Return whether the relative stopping rule ``0 <= change < tol * max(1, |lower_bound|)`` holds.
+def _source_em_map(data, mu, pi, new_mu, new_pi):
+    """EM map of :func:`~bmm_numba.kernels.em_run.interpreted_run` over any row source (its own pass)."""
+    stats = data.source.statistics(mu, pi)
+    if data.prior_mean is None:
+        data.prior_mean = column_means(stats)
+    m = data.prior_mean
+    objective = float((stats.log_lik + log_prior(mu, data.alpha, m)) / stats.weight)
+    collapsed = collapsed_components(stats.nk, stats.weight, stats.n_rows).size > 0
+    params_into(stats.nk, stats.S, np.empty((0, 0)) if stats.observed is None else stats.observed, data.alpha, m,
+                stats.weight, new_mu, new_pi)
+    return objective, collapsed
 
-    Up to rounding (``ROUNDING``): a decrease beyond it is never convergence.  ``tol=0`` never
-    converges (at a fixed point the change is +-1e-16 of rounding, which would otherwise pass).
-    """
-    scale = max(1.0, abs(lower_bound))
-    return tol > 0 and -ROUNDING * scale <= change < tol * scale
+
+def _run_segment(source_map, mu, pi, **settings):
+    """EM iterations from ``(mu, pi)`` until a reason to return: compiled where the source allows it."""
+    source, alpha, m = source_map.source, source_map.alpha, source_map.prior_mean
+    lists = source.row_lists(len(pi)) if hasattr(source, "row_lists") else None
+    if lists is None:
+        return em_run.interpreted_run(_source_em_map, source_map, mu, pi, **settings)
+    return em_run.compiled_run(lists, source.w, m, alpha, prior_constant(alpha, m, len(pi)), source.weight,
+                               MIN_MASS * source.weight / source.n_samples, mu, pi, **settings)
 
 
 def drop_small(mu, pi, n_samples):
@@ -160,50 +213,79 @@ def drop_small(mu, pi, n_samples):
     return np.ascontiguousarray(mu[keep]), pi[keep] / pi[keep].sum(), [int(k) for k in small]
 
 
-def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(), drop=True):
-    """EM from ``(mu, pi)`` until the stopping rule (:func:`converged`) holds or ``max_iter`` iterations.
+def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(), drop=True,
+           accelerate="squarem"):
+    """EM from ``(mu, pi)`` until the stopping rule holds or ``max_iter`` passes.
 
-    A component re-seeded once (``reseeded_at_start``: components re-seeded at initialisation)
-    and collapsing again is dropped (with ``drop=False``: re-seeded again, never dropped).  No
-    stop on an iteration that re-seeded or dropped, nor on the one after (the bound compares
-    different models there).  Components still below
-    :data:`~bmm_numba.em.collapse.MIN_MASS` at the end (after ``max_iter``) are dropped.
+    The iterations run in segments (:func:`~bmm_numba.kernels.em_run.em_iterations`, compiled
+    for small in-memory data); a segment returns when it converged, ran out of passes, a
+    progress report is due (``monitor.report_every``), or a pass found a collapsed component.
+    Then this loop applies the collapse policy with one :func:`em_step`: a component re-seeded
+    once (``reseeded_at_start``: at initialisation) and collapsing again is dropped (with
+    ``drop=False``: re-seeded again, never dropped).  The segment after an event starts afresh,
+    so no stop compares objectives across it.  Components still below
+    :data:`~bmm_numba.em.collapse.MIN_MASS` at the end (not converged) are dropped.
+
+    Parameters
+    ----------
+    accelerate : {"squarem", "overrelax", "none"}, default="squarem"
+        :mod:`bmm_numba.kernels.em_run`.
 
     Returns
     -------
     run : dict
-        ``mu, pi, converged, n_iter, lower_bound, lower_bounds, reseeded, dropped``
-        (``reseeded``: ``(iteration, component, row)``; ``dropped``: ``(iteration, component)``).
+        ``mu, pi, converged, n_iter, n_passes, lower_bound, lower_bounds, reseeded, dropped``
+        (``reseeded``: ``(iteration, component, row)``; ``dropped``: ``(iteration, component)``;
+        ``n_iter``: accepted iterations, one entry of ``lower_bounds`` each; ``n_passes``:
+        passes over the data, rejected extrapolations included, at most ``max_iter``).
     """
-    lower_bound, lower_bounds, reseeded, dropped = -np.inf, [], [], []
+    scheme = em_run.SCHEMES[accelerate]
+    lower_bounds, reseeded, dropped = [], [], []
     once = None
     if drop:
         once = np.zeros(len(pi), dtype=bool)
         once[list(reseeded_at_start)] = True
-    is_converged, n_iter, event = False, 0, True
+    source_map = _SourceMap(source, alpha, getattr(source, "prior_mean", None))
+    bounds = np.empty(max(1, max_iter))
+    report_every = int(getattr(monitor, "report_every", 0))
+    is_converged, n_passes = False, 0
     begin = perf_counter()
-    for n_iter in range(1, max_iter + 1):
-        previous, previous_event = lower_bound, event
-        step = em_step(source, mu, pi, alpha, once)
-        mu, pi, lower_bound, once = step.mu, step.pi, step.lower_bound, step.once
-        lower_bounds.append(lower_bound)
+    while n_passes < max_iter:
+        mu_next, pi_next, n_new, passes, reason = _run_segment(
+            source_map, mu, pi, max_passes=max_iter - n_passes, tol=tol, scheme=scheme, report_every=report_every,
+            bounds=bounds)
+        n_passes += passes
+        seconds = perf_counter() - begin
+        for value in bounds[:n_new]:
+            change = value - lower_bounds[-1] if lower_bounds else np.inf
+            lower_bounds.append(float(value))
+            monitor.iteration(len(lower_bounds), float(value), change, seconds)
+        mu, pi = mu_next, pi_next
+        if reason == em_run.CONVERGED:
+            is_converged = True
+            break
+        if reason != em_run.COLLAPSED or n_passes >= max_iter:
+            continue
+        # the policy: one Python step from the point whose pass found the collapse (its pass again)
+        step = em_step(source, mu, pi, alpha, once, prior_mean=source_map.prior_mean)
+        n_passes += 1
+        mu, pi, once = step.mu, step.pi, step.once
+        lower_bounds.append(step.lower_bound)
+        n_iter = len(lower_bounds)
+        change = step.lower_bound - lower_bounds[-2] if n_iter > 1 else np.inf
         dropped += [(n_iter, k) for k in step.dropped]
         if step.dropped:
             monitor.dropped(n_iter, step.dropped)
         if step.reseeded:
             reseeded += [(n_iter, k, n) for k, n in step.reseeded]
             monitor.reseeded(n_iter, [k for k, _ in step.reseeded])
-        event = bool(step.reseeded or step.dropped)
-        change = lower_bound - previous
-        monitor.iteration(n_iter, lower_bound, change, perf_counter() - begin)
-        if not (event or previous_event) and converged(change, lower_bound, tol):
-            is_converged = True
-            break
+        monitor.iteration(n_iter, step.lower_bound, change, perf_counter() - begin)
     if drop and not is_converged:
         mu, pi, small = drop_small(mu, pi, source.n_samples)
-        dropped += [(n_iter, k) for k in small]
-    return {"mu": mu, "pi": pi, "converged": is_converged, "n_iter": n_iter, "lower_bound": lower_bound,
-            "lower_bounds": lower_bounds, "reseeded": reseeded, "dropped": dropped}
+        dropped += [(len(lower_bounds), k) for k in small]
+    return {"mu": mu, "pi": pi, "converged": is_converged, "n_iter": len(lower_bounds), "n_passes": n_passes,
+            "lower_bound": lower_bounds[-1] if lower_bounds else -np.inf, "lower_bounds": lower_bounds,
+            "reseeded": reseeded, "dropped": dropped}
 
 
 #: The short-EM start: the best (by the objective) of ``SHORT_EM_STARTS`` random starts after
@@ -226,16 +308,31 @@ SHORT_EM_MIN_ROWS, SHORT_EM_ROWS_PER_COMPONENT = 10_000, 400
 TIE = 1e-9
 
 
-def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_ITER):
-    """Return the "short EM" start: the best of ``n_starts`` draws after ``n_iter`` EM iterations each.
+def fit_workers(source, n_components, n_tasks):
+    """How many of ``n_tasks`` fits on ``source`` to run at once (:mod:`bmm_numba.em.concurrent`).
+
+    Fits that run compiled over row lists stay in one thread, so they run side by side; fits
+    whose passes use the threads (or read blocks from a file or a cluster) run one after another.
+    The source's lazily made parts are made here, before any worker reads them.
+    """
+    if not hasattr(source, "row_lists") or source.row_lists(n_components) is None:
+        return 1
+    source.prior_mean  # noqa: B018 - made once, before the workers share it
+    return concurrent_workers(n_tasks, 0)
+
+
+def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_ITER, accelerate="squarem"):
+    """Return the "short EM" start: the best of ``n_starts`` draws after ``n_iter`` EM passes each.
 
     Parameters
     ----------
     source : row source
     draw : callable
-        ``draw() -> (mu, pi)``, one random start.
+        ``draw() -> (mu, pi)``, one random start.  Called ``n_starts`` times first (in order),
+        then the runs go side by side where :func:`fit_workers` allows.
     alpha : float
     n_starts, n_iter : int
+    accelerate : str
 
     Returns
     -------
@@ -244,13 +341,17 @@ def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_I
         The parameters of the run with the highest objective (no component dropped: a short run
         re-seeds every collapse, the full run that follows decides on drops).
     """
+    starts = [draw() for _ in range(n_starts)]
+
+    def run(start):
+        return run_em(source, *start, alpha=alpha, max_iter=n_iter, tol=0.0, monitor=ProgressMonitor(), drop=False,
+                      accelerate=accelerate)
+
     best = None
-    for _ in range(n_starts):
-        mu, pi = draw()
-        run = run_em(source, mu, pi, alpha=alpha, max_iter=n_iter, tol=0.0, monitor=ProgressMonitor(), drop=False)
+    for run_ in run_concurrently(run, starts, n_workers=fit_workers(source, len(starts[0][1]), n_starts)):
         # ties (the same optimum, components permuted) within TIE keep the first: kernels agree
-        if best is None or run["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
-            best = run
+        if best is None or run_["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
+            best = run_
     return best["mu"], best["pi"]
 
 
@@ -285,39 +386,87 @@ def short_em_rows(n_samples, w, n_components, rng, *, min_rows=None, rows_per_co
     return np.sort(rng.choice(positive, size=size, replace=False))
 
 
-def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monitor):
+class _Recorder(ProgressMonitor):
+    """A monitor that keeps the calls of a start run in a worker, to replay them in start order."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattribute__(self, name):
+        if name in ("start", "reseeded", "dropped", "iteration", "end"):
+            return lambda *args: object.__getattribute__(self, "calls").append((name, args))
+        return object.__getattribute__(self, name)
+
+    def replay(self, monitor):
+        """Make the recorded calls on ``monitor``."""
+        for name, args in self.calls:
+            getattr(monitor, name)(*args)
+
+
+#: Starts whose final objectives are within this of the best (relative, ``max(1, |best|)``) reached it.
+REPLICATED = 1e-6
+
+
+def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monitor, accelerate="squarem",
+                   n_components=None):
     """Run :func:`run_em` from ``n_starts`` starts; return the run with the highest final objective.
 
     Parameters
     ----------
     n_starts : int
     initialize : callable
-        ``initialize() -> (mu, pi, reseeded)``, ``reseeded`` as in the run (iteration 0).
+        ``initialize() -> finish``, where ``finish() -> (mu, pi, reseeded)`` (``reseeded`` as in
+        the run, iteration 0): ``initialize`` draws (from the fit's random state, in start order)
+        and ``finish`` computes.  All draws are made before the starts run side by side (where
+        :func:`fit_workers` allows), so the result is the same with any number of threads.
     source : row source
-    alpha, max_iter, tol : as in :class:`bmm_numba.BernoulliMixture`
+    alpha, max_iter, tol, accelerate : as in :class:`bmm_numba.BernoulliMixture`
     monitor : ProgressMonitor
+        Called in start order (a start run in a worker is recorded, then replayed).
+    n_components : int, optional
+        K at the starts; None runs the starts one after another.
+
+    Returns
+    -------
+    best : dict
+        The best run (:func:`run_em`), with ``start_objectives`` (the final objective of every
+        start, in start order) and ``n_start`` (its components at the start).
 
     Warns
     -----
     ConvergenceWarning
         When the best start did not converge.
     UserWarning
-        When the best start dropped components (the data do not support ``n_components``).
+        When the best start dropped components (the data do not support ``n_components``), and
+        when ``n_starts > 1`` and only one start reached the best objective.
     """
-    best = None
-    for init in range(n_starts):
+    workers = fit_workers(source, n_components, n_starts) if n_components and n_starts > 1 else 1
+    # side by side, every start's draws first (in start order); one after another, each when it runs
+    pending = [initialize() for _ in range(n_starts)] if workers > 1 else None
+
+    def one(init):
+        watch = monitor if workers == 1 else _Recorder()
         start = perf_counter()
-        monitor.start(init, n_starts)
-        mu, pi, reseeded = initialize()
+        watch.start(init, n_starts)
+        finish = pending[init] if pending is not None else initialize()
+        mu, pi, reseeded = finish()
         if reseeded:
-            monitor.reseeded(0, [k for _, k, _ in reseeded])
-        run = run_em(source, mu, pi, alpha=alpha, max_iter=max_iter, tol=tol, monitor=monitor,
-                     reseeded_at_start=[k for _, k, _ in reseeded])
+            watch.reseeded(0, [k for _, k, _ in reseeded])
+        run = run_em(source, mu, pi, alpha=alpha, max_iter=max_iter, tol=tol, monitor=watch,
+                     reseeded_at_start=[k for _, k, _ in reseeded], accelerate=accelerate)
         run["reseeded"] = reseeded + run["reseeded"]
         run["n_start"] = len(pi)
-        monitor.end(run["converged"], run["lower_bound"], perf_counter() - start)
+        watch.end(run["converged"], run["lower_bound"], perf_counter() - start)
+        return run, watch
+
+    results = run_concurrently(one, range(n_starts), n_workers=workers)
+    best = None
+    for run, watch in results:
+        if watch is not monitor:
+            watch.replay(monitor)
         if best is None or run["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
             best = run  # a tie within TIE keeps the first start: every row source picks the same one
+    best["start_objectives"] = [run["lower_bound"] for run, _ in results]
     if best["dropped"]:
         warnings.warn(
             f"The data do not support n_components={best['n_start']}: {len(best['dropped'])} "
@@ -332,6 +481,16 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
             "Best performing initialization did not converge. Try different init parameters, "
             "or increase max_iter, tol, or check for degenerate data.",
             ConvergenceWarning,
+            stacklevel=4,
+        )
+    top = best["lower_bound"]
+    reached = sum(value >= top - REPLICATED * max(1.0, abs(top)) for value in best["start_objectives"])
+    if n_starts > 1 and reached == 1:
+        warnings.warn(
+            f"The best objective ({top:.6g}) was reached by 1 of {n_starts} starts only (not replicated): "
+            "it may be a local optimum found by chance, or the others may be. Increase n_init (Mplus "
+            "advises until the best log-likelihood is replicated) and compare start_objectives_.",
+            UserWarning,
             stacklevel=4,
         )
     return best

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..em.backend import kernel_name
 from ..em.init import INIT_METHODS
+from ..em.loop import ACCELERATIONS
 from ..kernels.m_step import MEANS_EPS
 from ..kernels.missing import MISSING
 from ..kernels.validation import PI_SUM_ATOL
@@ -67,6 +68,8 @@ def check_parameters(est, n_samples, n_features):
     kernel_name(est.kernel)
     if est.init_params not in INIT_METHODS:
         raise ValueError(f"init_params must be one of {list(INIT_METHODS)}; got {est.init_params!r}")
+    if not isinstance(est.accelerate, str) or est.accelerate not in ACCELERATIONS:
+        raise ValueError(f"accelerate must be one of {list(ACCELERATIONS)}; got {est.accelerate!r}")
     for name, low in (("n_init", 1), ("max_iter", 1), ("verbose", 0), ("verbose_interval", 1)):
         if not is_int(getattr(est, name), low):
             raise ValueError(f"{name} must be an integer >= {low}; got {getattr(est, name)!r}")

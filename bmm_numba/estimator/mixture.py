@@ -20,7 +20,7 @@ from ..em.blocks import check_block, init_sample_index
 from ..em.collapse import classification_entropy, m_step, n_parameters
 from ..em.data import encode
 from ..em.init import initial_resp
-from ..em.loop import InMemorySource, best_of_starts, em_step, short_em, short_em_rows
+from ..em.loop import SHORT_EM_STARTS, InMemorySource, best_of_starts, em_step, short_em, short_em_rows
 from ..em.progress import ProgressMonitor, VerbosePrinter
 from .checks import (
     check_fitted_parameters,
@@ -174,6 +174,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         max_iter=100,
         tol=1e-6,
         alpha=0.5,
+        accelerate="squarem",
         binarize=None,
         random_state=None,
         warm_start=False,
@@ -189,6 +190,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.alpha = alpha
+        self.accelerate = accelerate
         self.binarize = binarize
         self.random_state = random_state
         self.warm_start = warm_start
@@ -289,40 +291,51 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         """Best of ``n_init`` starts (one from the fitted parameters if warm); store the fitted attributes."""
         if warm:
             mu, pi = self._fitted_parameters()
-            initialize = lambda: (mu.copy(), pi.copy(), [])  # noqa: E731
+            initialize = lambda: lambda: (mu.copy(), pi.copy(), [])  # noqa: E731
         best = best_of_starts(1 if warm else self.n_init, initialize, source, alpha=float(self.alpha),
-                              max_iter=self.max_iter, tol=self.tol, monitor=self._progress_monitor())
+                              max_iter=self.max_iter, tol=self.tol, monitor=self._progress_monitor(),
+                              accelerate=self.accelerate, n_components=self.n_components)
         self.weights_, self.means_ = best["pi"], best["mu"]
         self.converged_, self.n_iter_ = best["converged"], best["n_iter"]
         self.lower_bound_ = best["lower_bound"]
         self.lower_bounds_ = np.asarray(best["lower_bounds"])
+        self.n_passes_ = best["n_passes"]
+        self.start_objectives_ = np.asarray(best["start_objectives"])
         self.reseeded_components_ = best["reseeded"]
         self.dropped_components_ = best["dropped"]
         self.n_components_ = len(self.weights_)
 
     def _initialize(self, data, w, rng, means_init, weights_init, backend):
-        """Return the start ``(mu, pi, reseeded)``: an M-step on initial responsibilities, then overrides."""
+        """Draw one start from ``rng``; return ``finish() -> (mu, pi, reseeded)``, which computes it.
+
+        The draws (the short-EM sample and random responsibilities, or the seeding) happen here,
+        the M-steps and short-EM runs in ``finish``: the starts of ``n_init`` draw in start
+        order, then may run side by side (:func:`~bmm_numba.em.loop.best_of_starts`).
+        """
         K = self.n_components
-        reseeded = []
         alpha = float(self.alpha)
-        if means_init is None and self.init_params == "short_em":
+        if means_init is not None:
+            pi = np.full(K, 1.0 / K) if weights_init is None else weights_init.copy()
+            return lambda: (means_init.copy(), pi.copy(), [])
+        if self.init_params == "short_em":
             index = short_em_rows(data.n_samples, w, K, rng)
             rows, w_rows = (data, w) if index is None else (data.rows(index), w[index])
+            draws = iter([initial_resp(rows, w_rows, K, "random", rng) for _ in range(SHORT_EM_STARTS)])
 
-            def draw():
-                return m_step(rows, w_rows, initial_resp(rows, w_rows, K, "random", rng), alpha, backend)[:2]
+            def finish():
+                mu, pi = short_em(InMemorySource(rows, w_rows, backend),
+                                  lambda: m_step(rows, w_rows, next(draws), alpha, backend)[:2], alpha=alpha,
+                                  accelerate=self.accelerate)
+                return mu, (pi if weights_init is None else weights_init.copy()), []
 
-            mu, pi = short_em(InMemorySource(rows, w_rows, backend), draw, alpha=alpha)
-        elif means_init is None:
-            resp = initial_resp(data, w, K, self.init_params, rng)
+            return finish
+        resp = initial_resp(data, w, K, self.init_params, rng)
+
+        def finish():
             mu, pi, records = m_step(data, w, resp, alpha, backend)
-            reseeded = [(0, k, n) for k, n in records]
-        if means_init is not None:
-            mu = means_init.copy()
-            pi = np.full(K, 1.0 / K) if weights_init is None else weights_init.copy()
-        elif weights_init is not None:
-            pi = weights_init.copy()
-        return mu, pi, reseeded
+            return mu, (pi if weights_init is None else weights_init.copy()), [(0, k, n) for k, n in records]
+
+        return finish
 
     # ----------------------------------------------------------------------------------------
     # out-of-core: memmaps and Dask arrays (one pass over row blocks per EM iteration)
@@ -370,7 +383,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return self.labels_
 
     def _initialize_from_rows(self, source, rng, means_init, weights_init):
-        """Return the start ``(mu, pi, reseeded)`` for a memmap or Dask array.
+        """Draw the start for a memmap or Dask array; return ``finish() -> (mu, pi, reseeded)``.
 
         The in-memory initialisation on a uniform sample of
         :data:`bmm_numba.em.blocks.INIT_SAMPLE_ROWS` rows (on all rows, exactly as in memory,
@@ -383,10 +396,15 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         X, w = source.take(index)
         data = check_block(X, self.binarize)
         w = check_sample_weight(w, data.n_samples, self.n_components)
-        mu, pi, reseeded = self._initialize(data, w, rng, None, weights_init, backend)
-        if index is not None:
-            reseeded = [(0, k, int(index[n])) for _, k, n in reseeded]
-        return mu, pi, reseeded
+        start = self._initialize(data, w, rng, None, weights_init, backend)
+
+        def finish():
+            mu, pi, reseeded = start()
+            if index is not None:
+                reseeded = [(0, k, int(index[n])) for _, k, n in reseeded]
+            return mu, pi, reseeded
+
+        return finish
 
     # ----------------------------------------------------------------------------------------
     # incremental fitting
@@ -428,7 +446,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             backend = resolve_backend(self.kernel)
             w = check_sample_weight(sample_weight, data.n_samples, self.n_components)
             rng = check_random_state(self.random_state)
-            self.means_, self.weights_, reseeded = self._initialize(data, w, rng, means_init, weights_init, backend)
+            self.means_, self.weights_, reseeded = self._initialize(data, w, rng, means_init, weights_init, backend)()
             self.reseeded_components_, self.lower_bounds_, self.n_iter_ = reseeded, np.empty(0), 0
         else:
             check_parameters(self, max(self.n_components, X.shape[0]), X.shape[1])  # batches may be small
@@ -710,6 +728,7 @@ def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, **p
         est = BernoulliMixture(int(K), **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the "converged" column
+            warnings.filterwarnings("ignore", message="The best objective.*not replicated", category=UserWarning)
             if encoded is None:
                 est.fit(X, sample_weight=sample_weight)
                 resp, log_prob = est._estimate(X)

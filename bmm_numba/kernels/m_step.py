@@ -34,7 +34,7 @@ import numpy as np
 from numba import prange
 
 from .e_step_numba import add_row
-from .jit import JIT_OPTIONS, build_serial_and_parallel
+from .jit import JIT_OPTIONS, build_serial, build_serial_and_parallel
 from .threads import run_serial_or_parallel
 from .validation import check_sample_weight, check_X
 
@@ -47,6 +47,7 @@ __all__ = [
     "zero",
     "sum_blocks",
     "params_from_stats",
+    "params_into",
     "m_step",
 ]
 
@@ -210,17 +211,32 @@ def params_from_stats(nk, S, alpha, total_weight, observed=None, prior_mean=None
         never observed in it) the mean is ``m_d``.
     pi : ndarray of shape (n_components,)
     """
-    denom = (nk[:, None] if observed is None else observed) + 2.0 * alpha
-    mode = 0.5 if prior_mean is None else prior_mean
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = (S + (alpha if prior_mean is None else 2.0 * alpha * prior_mean)) / denom
-    filled = denom > 0
-    if not filled.all():  # the mask and its fill cost ~30 us a call on 10 x 2000: only when needed
-        empty = ~np.broadcast_to(filled, mu.shape)
-        mu[empty] = np.broadcast_to(mode, mu.shape)[empty]
-    np.minimum(np.maximum(mu, MEANS_EPS, out=mu), 1.0 - MEANS_EPS, out=mu)
-    pi = nk / total_weight
-    return np.ascontiguousarray(mu), pi
+    K, D = S.shape
+    mu, pi = np.empty((K, D)), np.empty(K)
+    m = np.full(D, 0.5) if prior_mean is None else np.ascontiguousarray(prior_mean, dtype=np.float64)
+    params_into(nk, S, np.empty((0, 0)) if observed is None else observed, float(alpha), m, float(total_weight),
+                mu, pi)
+    return mu, pi
+
+
+@build_serial  # called from Python too: cached
+def params_into(nk, S, observed, alpha, m, total_weight, mu, pi):
+    """Write :func:`params_from_stats` into ``mu`` and ``pi`` (compiled; the EM runs call it directly).
+
+    ``observed`` of shape (0, 0) means none (no missing cells); ``S`` may be any layout (the
+    row-list pass keeps it (D, K) and passes its transpose).  ``2 alpha m_d`` with ``m_d = 0.5``
+    is ``alpha`` exactly, so the default prior mean gives Laplace's rule bit for bit.
+    """
+    K, D = mu.shape
+    for k in range(K):
+        for d in range(D):
+            denom = (nk[k] if observed.shape[0] == 0 else observed[k, d]) + 2.0 * alpha
+            if denom > 0:
+                value = (S[k, d] + 2.0 * alpha * m[d]) / denom
+            else:  # no observed mass (alpha = 0): the prior's mode
+                value = m[d]
+            mu[k, d] = min(max(value, MEANS_EPS), 1.0 - MEANS_EPS)
+        pi[k] = nk[k] / total_weight
 
 
 # ---------------------------------------------------------------------------------------------

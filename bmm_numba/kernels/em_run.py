@@ -1,0 +1,352 @@
+"""EM iterations until a reason to stop: accelerated, stopped near the fixed point, compiled for small data.
+
+One loop body, :func:`em_iterations`, runs EM from ``(mu, pi)`` until it converges, reaches its
+pass budget, meets a collapsed component, or a progress report is due, and returns with that
+reason (:data:`REASONS`).  The collapse policy and everything a fit records stay with the caller
+(:func:`bmm_numba.em.loop.run_em`).  The body is run two ways:
+
+* compiled (:func:`compiled_run`), with the serial row-list pass of
+  :mod:`bmm_numba.kernels.row_lists`: the whole run is one ``nogil`` call, for data whose passes
+  the thread rule keeps in one thread (a 435 x 16 survey: a few microseconds a pass, where the
+  Python loop around a pass cost tens);
+* as plain Python, with any other pass (the threaded table kernel on MNIST): the passes dominate
+  there, and the same acceleration and stopping rule apply.
+
+Both take an *EM map* ``em_map(data, mu, pi, new_mu, new_pi) -> (objective, collapsed)``: one
+pass under ``(mu, pi)`` giving the objective there and the M-step's parameters ``F(mu, pi)``.
+
+Acceleration (``scheme``), compared in ``docs/design.md`` (acceleration):
+
+* :data:`SQUAREM`: Varadhan & Roland (2008), steplength S3, in the unconstrained coordinates
+  ``logit(mu)`` and ``log(pi)`` (so every extrapolated point has means inside (0, 1) and weights
+  on the simplex).  From an accepted point ``t0``: ``t1 = F(t0)``, ``t2 = F(t1)``,
+  ``r = t1 - t0``, ``v = t2 - t1 - r``, ``a = -|r| / |v|`` clipped to ``[-step_max, -1]``,
+  ``t' = t0 - 2 a r + a^2 v``; ``t'`` is accepted when its objective is at least ``t1``'s
+  (monotone safeguard), else the run goes on from ``t1`` (plain EM: one pass lost).
+* :data:`OVERRELAX`: adaptive over-relaxation (Salakhutdinov & Roweis 2003): ``t' = t + eta (F(t) - t)``,
+  ``eta`` growing by :data:`ETA_GROWTH` after every accepted step and back to 1 after a rejected one.
+* :data:`PLAIN`: EM.
+
+Every accepted point's objective is at least the previous one's: the recorded objectives never
+decrease (EM's own steps up to rounding).
+
+Stopping (:func:`converged`): the change of the objective scaled by its observed rate of
+convergence estimates the distance still to go, so slow problems run on and fast ones stop.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numba
+import numpy as np
+
+from .jit import JIT_OPTIONS, build_serial
+from .m_step import MEANS_EPS, params_into
+from .row_lists import lists_pass, log_terms
+
+__all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES", "COLLAPSED", "REPORT",
+           "REASONS", "ROUNDING", "FLAT", "converged", "em_iterations", "compiled_run", "interpreted_run",
+           "lists_em_map", "log_prior_sum"]
+
+#: Acceleration schemes (the estimator's ``accelerate``).
+PLAIN, SQUAREM, OVERRELAX = 0, 1, 2
+SCHEMES = {"none": PLAIN, "squarem": SQUAREM, "overrelax": OVERRELAX}
+
+#: Why a run returned.
+CONVERGED, MAX_PASSES, COLLAPSED, REPORT = 0, 1, 2, 3
+REASONS = ("converged", "max_iter", "collapsed", "report")
+
+#: A change of the objective below ``-ROUNDING * max(1, |objective|)`` is a decrease, not rounding.
+ROUNDING = 1e-10
+#: A change below ``FLAT * max(1, |objective|)`` is rounding noise (a sum of N log-probabilities is
+#: good to about ``sqrt(N) * 2.2e-16`` relative: 5e-14 for N = 60000): converged whatever the rate.
+#: ``tol=0`` stops there, at the fixed point: where the objective no longer increases beyond rounding.
+FLAT = 1e-13
+#: Accepted points between the two changes whose ratio estimates the rate (one SQUAREM cycle: a
+#: plain step and an accepted extrapolation).
+RATE_SPAN = 2
+#: SQUAREM's first largest step, and its growth after a step at the limit (Varadhan & Roland).
+STEP_MAX, STEP_GROWTH = 4.0, 4.0
+#: Over-relaxation's growth of ``eta`` after an accepted step, and its largest value.
+ETA_GROWTH, ETA_MAX = 1.5, 64.0
+#: The means' unconstrained coordinate stays within the clip's: ``logit(1 - MEANS_EPS)``.
+LOGIT_MAX = float(np.log1p(-MEANS_EPS) - np.log(MEANS_EPS))
+
+
+@build_serial  # also called from Python (interpreted runs): cached
+def converged(bounds, n, tol):
+    """Return whether the objectives ``bounds[:n]`` have converged at relative tolerance ``tol``.
+
+    With ``c`` the last change, ``c_old`` the change :data:`RATE_SPAN` points earlier and
+    ``rho = (c / c_old) ** (1 / RATE_SPAN)`` the observed rate, the distance still to go is about
+    ``c rho / (1 - rho)``; the run has converged when both ``c`` and that distance are below
+    ``tol * max(1, |objective|)``.  A decrease beyond :data:`ROUNDING` never converges, a change
+    within :data:`FLAT` always does, and changes that do not shrink never do (EM crossing a
+    plateau).  ``tol=0`` is ``tol=FLAT``: the run ends at the fixed point.
+    """
+    if n < 2:
+        return False
+    last = bounds[n - 1]
+    scale = max(1.0, abs(last))
+    c = last - bounds[n - 2]
+    if c < -ROUNDING * scale:
+        return False
+    if c <= FLAT * scale:
+        return True
+    limit = max(tol, FLAT) * scale
+    if c >= limit or n < RATE_SPAN + 2:
+        return False
+    c_old = bounds[n - 1 - RATE_SPAN] - bounds[n - 2 - RATE_SPAN]
+    if c_old <= c:
+        return False
+    rho = (c / c_old) ** (1.0 / RATE_SPAN)
+    return c * rho / (1.0 - rho) < limit
+
+
+@build_serial  # also called from Python (interpreted runs): cached
+def log_prior_sum(mu, alpha, m):
+    """``sum_kd 2 alpha m_d log mu_kd + 2 alpha (1 - m_d) log(1 - mu_kd)``: the Beta prior's variable part."""
+    if alpha == 0.0:
+        return 0.0
+    K, D = mu.shape
+    total = 0.0
+    for k in range(K):
+        for d in range(D):
+            total += 2.0 * alpha * m[d] * np.log(mu[k, d]) + 2.0 * alpha * (1.0 - m[d]) * np.log1p(-mu[k, d])
+    return total
+
+
+@build_serial  # also called from Python (interpreted runs): cached
+def _to_free(mu, pi, out):
+    """Write ``(logit(mu), log(pi))`` into ``out`` (length ``K D + K``)."""
+    K, D = mu.shape
+    for k in range(K):
+        for d in range(D):
+            out[k * D + d] = np.log(mu[k, d]) - np.log1p(-mu[k, d])
+        out[K * D + k] = np.log(pi[k])
+
+
+@build_serial  # also called from Python (interpreted runs): cached
+def _from_free(theta, mu, pi):
+    """Write the means (clipped to the M-step's range) and the softmax weights of ``theta``; False if not finite."""
+    K, D = mu.shape
+    for i in range(theta.shape[0]):
+        if not np.isfinite(theta[i]):
+            return False
+    for k in range(K):
+        for d in range(D):
+            t = min(max(theta[k * D + d], -LOGIT_MAX), LOGIT_MAX)
+            mu[k, d] = min(max(1.0 / (1.0 + np.exp(-t)), MEANS_EPS), 1.0 - MEANS_EPS)
+    top = theta[K * D]
+    for k in range(1, K):
+        top = max(top, theta[K * D + k])
+    total = 0.0
+    for k in range(K):
+        pi[k] = np.exp(theta[K * D + k] - top)
+        total += pi[k]
+    for k in range(K):
+        pi[k] /= total
+    return True
+
+
+@build_serial  # also called from Python (interpreted runs): cached
+def _squarem_point(t0, t1, t2, step_max, out):
+    """Write SQUAREM's extrapolated point into ``out``; return the step length ``a`` (in ``[-step_max, -1]``)."""
+    rr = 0.0
+    vv = 0.0
+    for i in range(t0.shape[0]):
+        r = t1[i] - t0[i]
+        v = t2[i] - 2.0 * t1[i] + t0[i]
+        rr += r * r
+        vv += v * v
+    a = -1.0 if vv == 0.0 else -np.sqrt(rr / vv)
+    a = min(-1.0, max(-step_max, a))
+    for i in range(t0.shape[0]):
+        r = t1[i] - t0[i]
+        v = t2[i] - 2.0 * t1[i] + t0[i]
+        out[i] = t0[i] - 2.0 * a * r + a * a * v
+    return a
+
+
+@numba.njit(**JIT_OPTIONS)
+def lists_em_map(data, mu, pi, new_mu, new_pi):
+    """EM map over row lists: ``data = (lists, w, m, alpha, prior_const, total_weight, min_nk, scratch)``."""
+    lists, w, m, alpha, prior_const, total_weight, min_nk, scratch = data
+    weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, observed, row = scratch
+    log_terms(mu, pi, weights_dk, log_1m_dk, bias)
+    log_lik = lists_pass(lists, w, weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, row)
+    objective = (log_lik + log_prior_sum(mu, alpha, m) + prior_const) / total_weight
+    collapsed = False
+    for k in range(nk.shape[0]):
+        if nk[k] < min_nk:
+            collapsed = True
+    if observed.shape[0] > 0:
+        for k in range(nk.shape[0]):
+            for d in range(m.shape[0]):
+                observed[k, d] = max(nk[k] - M_dk[d, k], 0.0)
+    params_into(nk, S_dk.T, observed, alpha, m, total_weight, new_mu, new_pi)
+    return objective, collapsed
+
+
+#: The EM map of :func:`em_iterations` (replaced in :func:`interpreted_run`).
+em_map = lists_em_map
+
+
+def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
+    """Run EM from ``(mu, pi)`` until a reason to stop (the loop body, compiled or not).
+
+    The EM map it calls is the module's global ``em_map``: :func:`lists_em_map` in the compiled
+    build, another one in :func:`interpreted_run` (a copy of this function with that global
+    replaced: a map passed as an argument would make the compiled build uncacheable).
+
+    Parameters
+    ----------
+    data : object
+        Whatever the EM map takes.
+    mu : ndarray of shape (n_components, n_features)
+    pi : ndarray of shape (n_components,)
+        The start (not modified).
+    max_passes : int
+        Passes allowed (>= 1): accepted iterations plus rejected extrapolations.
+    tol : float
+        As in :func:`converged`.
+    scheme : int
+        :data:`PLAIN`, :data:`SQUAREM` or :data:`OVERRELAX`.
+    report_every : int
+        Return after this many accepted iterations (0: never).
+    bounds : ndarray of shape (>= max_passes,)
+        Written: the objective at each accepted point, in order.
+
+    Returns
+    -------
+    mu, pi : ndarray
+        ``F`` of the last accepted point (the next point to evaluate), or with :data:`COLLAPSED`
+        the point whose pass found the collapse (not in ``bounds``).
+    n_iter : int
+        Accepted iterations (entries of ``bounds`` written).
+    n_passes : int
+    reason : int
+        One of :data:`CONVERGED`, :data:`MAX_PASSES`, :data:`COLLAPSED`, :data:`REPORT`.
+    """
+    K, D = mu.shape
+    P = K * D + K
+    # the accepted point (x_mu, x_pi), its image F (f_mu, f_pi); the image of a trial point
+    x_mu, x_pi = mu.copy(), pi.copy()
+    f_mu, f_pi = np.empty_like(mu), np.empty_like(pi)
+    g_mu, g_pi = np.empty_like(mu), np.empty_like(pi)
+    y_mu, y_pi = np.empty_like(mu), np.empty_like(pi)
+    t0, t1, t2, t_new = np.empty(P), np.empty(P), np.empty(P), np.empty(P)
+    objective, collapsed = em_map(data, x_mu, x_pi, f_mu, f_pi)
+    n_passes = 1
+    if collapsed:
+        return x_mu, x_pi, 0, n_passes, COLLAPSED
+    bounds[0] = objective
+    n_iter = 1
+    step_max, eta = STEP_MAX, 1.0
+    plain = False  # whether the last accepted point came from a plain EM step (SQUAREM's t0 is set)
+    while True:
+        # SQUAREM tests after its plain steps only: an extrapolated point accepted by a hair
+        # would look converged (its change is any number >= 0)
+        if (plain or scheme == OVERRELAX) and converged(bounds, n_iter, tol):
+            return f_mu, f_pi, n_iter, n_passes, CONVERGED
+        if n_passes >= max_passes:
+            return f_mu, f_pi, n_iter, n_passes, MAX_PASSES
+        if report_every > 0 and n_iter % report_every == 0:
+            return f_mu, f_pi, n_iter, n_passes, REPORT
+        if scheme == PLAIN or (scheme == OVERRELAX and eta == 1.0) or (scheme == SQUAREM and not plain):
+            # a plain EM step: the accepted point's image becomes the accepted point
+            objective, collapsed = em_map(data, f_mu, f_pi, g_mu, g_pi)
+            n_passes += 1
+            if collapsed:
+                return f_mu, f_pi, n_iter, n_passes, COLLAPSED
+            bounds[n_iter] = objective
+            n_iter += 1
+            _to_free(x_mu, x_pi, t0)
+            x_mu[:] = f_mu
+            x_pi[:] = f_pi
+            f_mu[:] = g_mu
+            f_pi[:] = g_pi
+            plain = True
+            if scheme == OVERRELAX:
+                eta = ETA_GROWTH
+            continue
+        _to_free(x_mu, x_pi, t1)
+        _to_free(f_mu, f_pi, t2)
+        if scheme == SQUAREM:
+            # t0 -> t1 = x (accepted by the plain step) -> t2 = F(x)
+            a = _squarem_point(t0, t1, t2, step_max, t_new)
+        else:
+            # over-relaxation: x + eta (F(x) - x)
+            for i in range(P):
+                t_new[i] = t1[i] + eta * (t2[i] - t1[i])
+            a = -eta
+        plain = False
+        if not _from_free(t_new, y_mu, y_pi):
+            step_max, eta = max(1.0, step_max / STEP_GROWTH), 1.0
+            continue
+        objective, collapsed = em_map(data, y_mu, y_pi, g_mu, g_pi)
+        n_passes += 1
+        if collapsed or not objective >= bounds[n_iter - 1]:
+            # monotone safeguard: go on from the accepted point with a plain EM step
+            step_max, eta = max(1.0, step_max / STEP_GROWTH), 1.0
+            continue
+        bounds[n_iter] = objective
+        n_iter += 1
+        x_mu[:] = y_mu
+        x_pi[:] = y_pi
+        f_mu[:] = g_mu
+        f_pi[:] = g_pi
+        if scheme == SQUAREM and a == -step_max:
+            step_max *= STEP_GROWTH
+        elif scheme == OVERRELAX:
+            eta = min(ETA_MAX, eta * ETA_GROWTH)
+
+
+_lists_run = build_serial(em_iterations)
+
+
+def interpreted_run(em_map_function, data, mu, pi, *, max_passes, tol, scheme, report_every, bounds):
+    """Run :func:`em_iterations` as plain Python with another EM map (passes that use threads).
+
+    Parameters
+    ----------
+    em_map_function : callable
+        ``em_map_function(data, mu, pi, new_mu, new_pi) -> (objective, collapsed)``.
+    data, mu, pi, max_passes, tol, scheme, report_every, bounds
+        As in :func:`em_iterations`.
+    """
+    body = types.FunctionType(em_iterations.__code__, {**em_iterations.__globals__, "em_map": em_map_function},
+                              em_iterations.__name__)
+    return body(data, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds)
+
+
+def compiled_run(lists, w, m, alpha, prior_const, total_weight, min_nk, mu, pi, *, max_passes, tol, scheme,
+                 report_every, bounds):
+    """Run :func:`em_iterations` compiled over row lists (one ``nogil`` call).
+
+    Parameters
+    ----------
+    lists : RowLists
+    w : ndarray of shape (n_samples,)
+    m : ndarray of shape (n_features,)
+        The prior's mode.
+    alpha : float
+    prior_const : float
+        ``-K sum_d betaln(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)`` (0 at ``alpha=0``).
+    total_weight, min_nk : float
+        ``sum(w)``, and the mass below which a component has collapsed.
+    mu, pi, max_passes, tol, scheme, report_every, bounds
+        As in :func:`em_iterations`.
+
+    Returns
+    -------
+    As :func:`em_iterations`.
+    """
+    K, D = mu.shape
+    has_missing = lists.missing.shape[0] > 0
+    D_missing = D if has_missing else 0  # the missing cells' arrays are empty without any
+    scratch = (np.empty((D, K)), np.empty((D_missing, K)), np.empty(K), np.empty(K), np.empty((D, K)),
+               np.empty((D_missing, K)), np.empty((K, D) if has_missing else (0, 0)), np.empty(K))
+    data = (lists, w, m, float(alpha), float(prior_const), float(total_weight), float(min_nk), scratch)
+    return _lists_run(data, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds)
