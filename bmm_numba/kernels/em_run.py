@@ -43,7 +43,7 @@ import numpy as np
 
 from .jit import JIT_OPTIONS, build_serial
 from .m_step import MEANS_EPS, params_into
-from .row_lists import lists_pass, log_terms
+from .row_lists import lists_pass, log_terms, padded_components
 
 __all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES", "COLLAPSED", "REPORT",
            "REASONS", "ROUNDING", "FLAT", "converged", "em_iterations", "compiled_run", "interpreted_run",
@@ -173,19 +173,20 @@ def _squarem_point(t0, t1, t2, step_max, out):
 def lists_em_map(data, mu, pi, new_mu, new_pi):
     """EM map over row lists: ``data = (lists, w, m, alpha, prior_const, total_weight, min_nk, scratch)``."""
     lists, w, m, alpha, prior_const, total_weight, min_nk, scratch = data
-    weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, observed, row = scratch
-    log_terms(mu, pi, weights_dk, log_1m_dk, bias)
-    log_lik = lists_pass(lists, w, weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, row)
-    objective = (log_lik + log_prior_sum(mu, alpha, m) + prior_const) / total_weight
+    weights, log_1m_dk, bias, nk, S, M_dk, observed, row = scratch
+    K, D = mu.shape
+    prior_sum = log_terms(mu, pi, weights, log_1m_dk, bias, alpha, m)
+    log_lik = lists_pass(lists, w, weights, log_1m_dk, bias, nk, S, M_dk, row)
+    objective = (log_lik + prior_sum + prior_const) / total_weight
     collapsed = False
-    for k in range(nk.shape[0]):
+    for k in range(K):
         if nk[k] < min_nk:
             collapsed = True
     if observed.shape[0] > 0:
-        for k in range(nk.shape[0]):
-            for d in range(m.shape[0]):
+        for k in range(K):
+            for d in range(D):
                 observed[k, d] = max(nk[k] - M_dk[d, k], 0.0)
-    params_into(nk, S_dk.T, observed, alpha, m, total_weight, new_mu, new_pi)
+    params_into(nk, S.reshape((D, bias.shape[0]))[:, :K].T, observed, alpha, m, total_weight, new_mu, new_pi)
     return objective, collapsed
 
 
@@ -344,9 +345,10 @@ def compiled_run(lists, w, m, alpha, prior_const, total_weight, min_nk, mu, pi, 
     As :func:`em_iterations`.
     """
     K, D = mu.shape
+    KP = padded_components(K)
     has_missing = lists.missing.shape[0] > 0
     D_missing = D if has_missing else 0  # the missing cells' arrays are empty without any
-    scratch = (np.empty((D, K)), np.empty((D_missing, K)), np.empty(K), np.empty(K), np.empty((D, K)),
-               np.empty((D_missing, K)), np.empty((K, D) if has_missing else (0, 0)), np.empty(K))
+    scratch = (np.empty(D * KP), np.empty((D_missing, KP)), np.empty(KP), np.empty(KP), np.empty(D * KP),
+               np.empty((D_missing, KP)), np.empty((K, D) if has_missing else (0, 0)), np.empty(KP))
     data = (lists, w, m, float(alpha), float(prior_const), float(total_weight), float(min_nk), scratch)
     return _lists_run(data, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds)

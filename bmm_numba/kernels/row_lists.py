@@ -27,9 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .e_step_numba import normalise_log_row
+from .sparse import _add_at_ones, _csr_log_joint
 from .jit import JIT_OPTIONS, build_serial
 
-__all__ = ["RowLists", "row_lists", "lists_pass", "log_terms", "column_weights"]
+__all__ = ["RowLists", "row_lists", "lists_pass", "log_terms", "column_weights", "padded_components"]
 
 
 class RowLists(NamedTuple):
@@ -119,53 +120,82 @@ def column_weights(lists, w, n_features):
     return ones, missing
 
 
+def padded_components(n_components):
+    """``KP``: K padded to an even count (the sparse kernels' 8-lane vectors then 2-lane pairs)."""
+    return n_components + n_components % 2
+
+
 @numba.njit(**JIT_OPTIONS)
-def log_terms(mu, pi, weights_dk, log_1m_dk, bias):
-    """Write the pass's parameter terms: ``w_dk``, ``log(1 - mu_kd)`` as (D, K), and ``bias_k``.
+def log_terms(mu, pi, weights, log_1m_dk, bias, alpha, m):
+    """Write the pass's parameter terms, K padded to ``KP`` (:func:`padded_components`); return the log-prior's sum.
 
     Parameters
     ----------
     mu : ndarray of shape (n_components, n_features)
     pi : ndarray of shape (n_components,)
-    weights_dk : ndarray of shape (n_features, n_components)
-        Written.
-    log_1m_dk : ndarray of shape (n_features, n_components) or (0, n_components)
+    weights : ndarray of shape (n_features * KP,)
+        Written: ``w_dk = log mu_kd - log(1 - mu_kd)`` at ``d * KP + k`` (pad lanes 0), the layout
+        of :func:`bmm_numba.kernels.sparse.padded_terms`.
+    log_1m_dk : ndarray of shape (n_features, KP) or (0, KP)
         Written unless empty (no missing cells: the pass never reads it).
-    bias : ndarray of shape (n_components,)
-        Written: ``log pi_k + sum_d log(1 - mu_kd)`` (``-inf`` where ``pi_k = 0``).
+    bias : ndarray of shape (KP,)
+        Written: ``log pi_k + sum_d log(1 - mu_kd)`` (``-inf`` where ``pi_k = 0`` and in the pad
+        lane, whose responsibility is then exactly 0).
+    alpha : float
+    m : ndarray of shape (n_features,)
+        The prior's strength and mode.
+
+    Returns
+    -------
+    prior_sum : float
+        :func:`bmm_numba.kernels.em_run.log_prior_sum` from the same logarithms (the two ``log``
+        calls per mean were half of a pass's transcendental work on 1790 x 2000 text).
     """
     K, D = mu.shape
+    KP = bias.shape[0]
     keep = log_1m_dk.shape[0] > 0
+    weights[:] = 0.0
+    if keep:
+        log_1m_dk[:] = 0.0
+    prior_sum = 0.0
     for k in range(K):
         total = 0.0
         for d in range(D):
-            log_1m = np.log1p(-mu[k, d])
-            weights_dk[d, k] = np.log(mu[k, d]) - log_1m
+            log_mu, log_1m = np.log(mu[k, d]), np.log1p(-mu[k, d])
+            weights[d * KP + k] = log_mu - log_1m
             if keep:
                 log_1m_dk[d, k] = log_1m
             total += log_1m
+            if alpha != 0.0:
+                prior_sum += 2.0 * alpha * m[d] * log_mu + 2.0 * alpha * (1.0 - m[d]) * log_1m
         bias[k] = np.log(pi[k]) + total
+    for k in range(K, KP):
+        bias[k] = -np.inf
+    return prior_sum
 
 
 @numba.njit(**JIT_OPTIONS)
-def lists_pass(lists, w, weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, row):
+def lists_pass(lists, w, weights, log_1m_dk, bias, nk, S, M_dk, row):
     """E-step and sufficient statistics in one serial pass over the row lists.
+
+    The ones of a row go through the sparse kernels' vector loops
+    (:func:`bmm_numba.kernels.sparse._csr_log_joint` and ``_add_at_ones``: 8-lane vectors, two
+    accumulator chains), the few missing cells through plain loops.
 
     Parameters
     ----------
     lists : RowLists
     w : ndarray of shape (n_samples,)
         Sample weights (rows of weight 0 are skipped).
-    weights_dk, log_1m_dk : ndarray of shape (n_features, n_components)
-    bias : ndarray of shape (n_components,)
+    weights, log_1m_dk, bias : ndarray
         From :func:`log_terms`.
-    nk : ndarray of shape (n_components,)
-        Written: ``sum_n w_n r_nk``.
-    S_dk : ndarray of shape (n_features, n_components)
-        Written: the mass of the ones.
-    M_dk : ndarray of shape (n_features, n_components), or (0, n_components) when nothing is missing
+    nk : ndarray of shape (KP,)
+        Written: ``sum_n w_n r_nk`` (0 in the pad lane).
+    S : ndarray of shape (n_features * KP,)
+        Written: the mass of the ones, at ``d * KP + k``.
+    M_dk : ndarray of shape (n_features, KP), or (0, KP) when nothing is missing
         Written: the mass of the missing cells.
-    row : ndarray of shape (n_components,)
+    row : ndarray of shape (KP,)
         Scratch.
 
     Returns
@@ -174,35 +204,26 @@ def lists_pass(lists, w, weights_dk, log_1m_dk, bias, nk, S_dk, M_dk, row):
         ``sum_n w_n log p(x_n)``.
     """
     ones_ptr, ones, missing_ptr, missing = lists
-    K = bias.shape[0]
+    KP = bias.shape[0]
     nk[:] = 0.0
-    S_dk[:] = 0.0
+    S[:] = 0.0
     M_dk[:] = 0.0
     log_lik = 0.0
     for n in range(w.shape[0]):
         wn = w[n]
         if wn == 0.0:
             continue
-        for k in range(K):
-            row[k] = bias[k]
-        for j in range(ones_ptr[n], ones_ptr[n + 1]):
-            d = ones[j]
-            for k in range(K):
-                row[k] += weights_dk[d, k]
+        _csr_log_joint(row, 0, ones_ptr, ones, weights, bias, n)
         for j in range(missing_ptr[n], missing_ptr[n + 1]):
             d = missing[j]
-            for k in range(K):
+            for k in range(KP):
                 row[k] -= log_1m_dk[d, k]
         log_lik += wn * normalise_log_row(row)
-        for k in range(K):
+        for k in range(KP):
             row[k] *= wn
-            nk[k] += row[k]
-        for j in range(ones_ptr[n], ones_ptr[n + 1]):
-            d = ones[j]
-            for k in range(K):
-                S_dk[d, k] += row[k]
+        _add_at_ones(S, nk, row, ones_ptr, ones, n)
         for j in range(missing_ptr[n], missing_ptr[n + 1]):
             d = missing[j]
-            for k in range(K):
+            for k in range(KP):
                 M_dk[d, k] += row[k]
     return log_lik
