@@ -148,6 +148,18 @@ def test_readme_quick_start_is_what_ci_runs():
     assert 'pip install ".[plot]"' in ci and any(line.startswith("bmm-numba demo") for line in ci)
 
 
+def test_benchmark_pictures_are_current():
+    """Each picture of the benchmarks page records the SHA-256 of the JSON it was drawn from."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import bench_figures
+    finally:
+        sys.path.remove(str(DOCS))
+    assert not bench_figures.update(check=True), "run `python docs/bench_figures.py` (or build the docs) and commit"
+    for name in bench_figures.FIGURE_SOURCES:
+        assert f"benchmarks/figures/{name}" in (DOCS / "benchmarks.md").read_text(encoding="utf-8"), name
+
+
 #: A data folder outside the repository, relative (``../<folder>/data``) or absolute (``/<...>/data/``).
 OUTSIDE_DATA = re.compile(r"\.\./[\w.-]+/data\b|(?<![\w.])/[\w.-]+(?:/[\w.-]+)*/data/")
 

@@ -237,9 +237,13 @@ const out = [];
 for (const cell of document.querySelectorAll("article td, article th")) {
   const text = cell.textContent.trim();
   if (!/^[-\\d.,]+ ?(s|ms|µs|us|ns|×|%|MB|GB)$/.test(text)) continue;
-  const range = document.createRange();
-  range.selectNodeContents(cell);
-  const tops = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  const tops = new Set();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.top));
+  }
   if (tops.size > 1) out.push(text);
 }
 return out;
@@ -266,14 +270,17 @@ if (h1) {
 return out;
 """
 
-# A sidebar shown with a heading ("Section Navigation") and no link under it.
+# A sidebar shown with no visible navigation link in it ("Section Navigation" over nothing; the
+# "Collapse Sidebar" button and the hidden small-screen menu do not count).
 EMPTY_SIDEBAR_JS = """
 const out = [];
+const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
 for (const side of document.querySelectorAll(".bd-sidebar-primary, .bd-sidebar-secondary")) {
-  const r = side.getBoundingClientRect();
-  if (r.width === 0 || getComputedStyle(side).display === "none") continue;
-  if (side.querySelectorAll("a").length === 0 && side.textContent.trim())
-    out.push(`${side.className}: "${side.textContent.trim().slice(0, 40)}" with no link`);
+  if (!visible(side) || getComputedStyle(side).display === "none") continue;
+  const links = Array.from(side.querySelectorAll("nav a, .bd-toc-nav a")).filter(visible);
+  if (links.length === 0)
+    out.push(`${side.className.split(" ")[0]}: "${side.innerText.trim().replace(/\\s+/g, " ").slice(0, 50)}" ` +
+             "and no link");
 }
 return out;
 """
@@ -297,12 +304,34 @@ def test_page_fits_a_1366_px_window(browser, site_url, page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / f"{LAYOUT_PAGES[page]}.png"))
     _full_page_screenshot(browser, SCREENSHOTS / f"{LAYOUT_PAGES[page]}_full.png")
+    # the folded tables are checked unfolded, as a reader who opens them sees them
+    if browser.execute_script("const d = document.querySelectorAll('article details'); "
+                              "d.forEach(x => { x.open = true; }); return d.length;"):
+        _full_page_screenshot(browser, SCREENSHOTS / f"{LAYOUT_PAGES[page]}_unfolded_full.png", max_height=16000)
     problems = {"overflowing": browser.execute_script(OVERFLOW_JS),
                 "wrapped cells": browser.execute_script(WRAPPED_CELLS_JS),
                 "right-hand contents": browser.execute_script(SECONDARY_JS),
                 "empty sidebars": browser.execute_script(EMPTY_SIDEBAR_JS)}
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, f"{page} at {WINDOW[0]} x {WINDOW[1]}: {problems}"
+
+
+def test_layout_checks_find_what_sticks_out(browser, site_url):
+    """The overflow check reports a too-wide element, and not the same element in a scrolling box."""
+    check_page(browser, site_url + "lesson.html")
+    browser.execute_script("""
+        const article = document.querySelector("article.bd-article");
+        article.insertAdjacentHTML("beforeend", '<div id="too-wide" style="width: 3000px">wide</div>' +
+            '<div style="overflow-x: auto"><div style="width: 3000px">scrolls</div></div>');""")
+    found = browser.execute_script(OVERFLOW_JS)
+    assert any("wide" in line for line in found) and not any("scrolls" in line for line in found), found
+    browser.execute_script("""document.querySelector("article.bd-article").insertAdjacentHTML("beforeend",
+        '<table><tr><td style="width: 1px">24.1 ms</td></tr></table>');""")
+    assert browser.execute_script(WRAPPED_CELLS_JS) == ["24.1 ms"]
+    check_page(browser, site_url + API_PAGE)  # a page with a left sidebar: emptied, it is reported
+    assert browser.execute_script(EMPTY_SIDEBAR_JS) == []
+    browser.execute_script("document.querySelectorAll('.bd-sidebar-primary .bd-docs-nav ul').forEach(u => u.remove())")
+    assert [line.split(":")[0] for line in browser.execute_script(EMPTY_SIDEBAR_JS)] == ["bd-sidebar-primary"]
 
 
 def test_landing_page_has_a_picture(browser, site_url):
@@ -361,6 +390,8 @@ def broken_links(site):
     """``[(page, link, why)]`` for every link of the built site to a missing file or anchor."""
     cache, broken = {}, []
     for page in sorted(site.rglob("*.html")):
+        if page.relative_to(site).parts[0] == "_static":  # the theme's assets (Jinja macros), not pages
+            continue
         for link in _parse(page, cache).links:
             parts = urlsplit(link)
             if parts.scheme or link.startswith(("//", "mailto:", "javascript:", "data:")):

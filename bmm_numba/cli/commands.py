@@ -303,7 +303,7 @@ def _compare_data(args, n_rows):
 
 
 def _time_kernel(X, mu, pi, kernel, *, sizes, repeats, time_budget, blas_threads):
-    """Time one kernel; return ``(records, retimed)``.
+    """Time one kernel; return ``(records, retimed)``: None (not tried), True (kept) or False (no steadier).
 
     A BLAS kernel (``numpy``, ``numpy_gemm``) timed with several BLAS threads whose timings come out
     flagged is timed again with one BLAS thread, and that timing is kept if fewer are flagged: on a
@@ -320,8 +320,8 @@ def _time_kernel(X, mu, pi, kernel, *, sizes, repeats, time_budget, blas_threads
         return compare_kernels(X, mu, pi, sizes=sizes, kernels=[kernel], repeats=repeats, time_budget=time_budget)
 
     records = timed()
-    if (blas_threads or 1) <= 1 or KERNELS[kernel].family != "numpy":
-        return records, False
+    if (blas_threads or 1) <= 1 or KERNELS[kernel].family != "numpy" or not any(r["warning"] for r in records):
+        return records, None
 
     def one_blas_thread():
         with threadpool_limits(limits=1, user_api="blas"):
@@ -364,13 +364,14 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
               f"{repeats} calls after a warm-up call; {_threads(n_threads, 'Numba')}, "
               f"{_threads(blas_label, 'BLAS')}; "
               f"CPU: {cpu_name()}", flush=True)
-        retimed = []
+        retimed, steadier_not = [], []
         for kernel in kernels:  # one kernel at a time, so progress can be shown
             start = time.perf_counter()
             timed, again = _time_kernel(X, mu, pi, kernel, sizes=sizes, repeats=repeats, time_budget=time_budget,
                                         blas_threads=None if threads is not None else blas_threads)
             records += timed
             retimed += [kernel] if again else []
+            steadier_not += [kernel] if again is False else []
             _note(f"timed {kernel} ({time.perf_counter() - start:.1f} s)")
         underflow = underflow_check(X, kernels=kernels, n_components=n_components, n_rows=min(100, X.shape[0]),
                                     random_state=random_state)
@@ -383,6 +384,9 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
     if retimed:
         print(f"BLAS: {', '.join(retimed)} timed with 1 BLAS thread: with {blas_threads} their timings were unreliable "
               "(BLAS threads fighting other processes for the cores); --threads N sets both pools")
+    if steadier_not:
+        print(f"BLAS: {', '.join(steadier_not)} timed again with 1 BLAS thread, no steadier: the {blas_threads}-thread "
+              "timings are kept (the machine is busy whatever the threads)")
     print()
     print(format_comparison(records, time_budget=time_budget, underflow=underflow))
 

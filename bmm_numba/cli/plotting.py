@@ -48,9 +48,9 @@ def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=(), sw
     """Runtime against n, one line per kernel, on log-log axes (the article's figures in one).
 
     A timing flagged unreliable (a record's ``warning``: see
-    :func:`bmm_numba.cli.compare.flag_unreliable`) is drawn as a hollow marker, so that a cliff
-    made by a busy machine is not read as the kernel's; a kernel's known algorithm switch is a
-    dotted vertical line.
+    :func:`bmm_numba.cli.compare.flag_unreliable`) is drawn as a hollow marker and the segments
+    that touch it faint, so that a cliff made by a busy machine is not read as the kernel's; a
+    kernel's known algorithm switch is a dotted vertical line.
 
     Parameters
     ----------
@@ -89,8 +89,11 @@ def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=(), sw
         if kernel in underflowing:
             label += " (NaN on sharp params)"
         marker, linestyle = markers[i % len(markers)], "--" if kernel in teaching else "-"
-        (line,) = ax.loglog(n, seconds, linestyle=linestyle)
+        # segments that touch an unreliable point are drawn faint: a busy machine's cliff is not the kernel's
+        (line,) = ax.loglog(n, np.where(flagged, np.nan, seconds), linestyle=linestyle)
         colour = line.get_color()
+        if flagged.any():
+            ax.loglog(n, seconds, linestyle=linestyle, color=colour, alpha=0.35)
         handles.append(Line2D([], [], color=colour, linestyle=linestyle, marker=marker, markersize=5))
         labels.append(label)
         ax.loglog(n[~flagged], seconds[~flagged], marker=marker, markersize=5, linestyle="none", color=colour)
