@@ -270,7 +270,7 @@ def test_compare_retimes_blas_kernels_with_one_thread_when_flagged(monkeypatch, 
                  "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert [c[0] for c in calls] == ["numpy", "numpy", "numba_ones"]  # numba_ones: no BLAS, not re-timed
-    assert "BLAS: numpy timed with 1 BLAS thread: with 2 their timings were unreliable" in out
+    assert "BLAS: numpy timed with 1 BLAS thread: with 2 its timings were unreliable" in out
     assert "!" not in out.split("speed-up")[0]  # the kept table is the smooth one
     report = json.loads((tmp_path / "compare.json").read_text())
     assert report["meta"]["blas_threads_1_for"] == ["numpy"] and report["meta"]["warnings"] == []
@@ -405,3 +405,27 @@ def test_profile_plot_falls_back_to_the_columns_that_split_the_classes(tmp_path,
     assert len(figures[1].axes[0].get_xticklabels()) == 12 and "differ most" not in figures[1].axes[0].get_title()
     with pytest.raises(ValueError, match="2 column names for 12 columns"):
         plotting.plot_profiles(means[:, :12], [0.5, 0.3, 0.2], tmp_path / "p.png", columns=["a", "b"])
+
+
+def test_compare_keeps_the_first_timing_when_one_blas_thread_is_no_steadier(monkeypatch, tmp_path, capsys):
+    import threadpoolctl
+
+    from bmm_numba.cli import compare
+
+    calls = []
+
+    def always_busy(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
+        calls.append(kernels[0])
+        return compare.flag_unreliable([{"kernel": kernels[0], "n": n, "seconds": s, "spread": 1.0,
+                                         "max_abs_diff": 0.0, "nan": False, "warning": None}
+                                        for n, s in zip(sizes, [2e-4, 3e-2], strict=True)])
+
+    monkeypatch.setattr(compare, "compare_kernels", always_busy)
+    monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "num_threads": 2}])
+    assert main(["compare", "--data", "synthetic", "--sizes", "100,200", "--kernels", "numpy_gemm",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert calls == ["numpy_gemm", "numpy_gemm"]
+    assert "BLAS: numpy_gemm timed again with 1 BLAS thread, no steadier: the 2-thread timings are kept" in out
+    assert "30 ms!" in out and json.loads((tmp_path / "compare.json").read_text())["meta"]["blas_threads_1_for"] == []

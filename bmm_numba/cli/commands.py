@@ -382,8 +382,9 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
         _note(f"warning: {len(flagged)} of {sum(1 for r in records if r['seconds'])} timings look unreliable "
               f"(a busy machine?): {listed}; marked ! in the table")
     if retimed:
-        print(f"BLAS: {', '.join(retimed)} timed with 1 BLAS thread: with {blas_threads} their timings were unreliable "
-              "(BLAS threads fighting other processes for the cores); --threads N sets both pools")
+        print(f"BLAS: {', '.join(retimed)} timed with 1 BLAS thread: with {blas_threads} "
+              f"{'its' if len(retimed) == 1 else 'their'} timings were unreliable (BLAS threads fighting other "
+              "processes for the cores); --threads N sets both pools")
     if steadier_not:
         print(f"BLAS: {', '.join(steadier_not)} timed again with 1 BLAS thread, no steadier: the {blas_threads}-thread "
               "timings are kept (the machine is busy whatever the threads)")
