@@ -351,7 +351,9 @@ def test_kernel_is_checked_before_the_data_are_read(tmp_path, capsys, kernel, sa
 def test_distinctive_columns_against_the_formula():
     means = np.array([[0.9, 0.5, 0.1], [0.2, 0.5, 0.7]])
     weights = np.array([0.25, 0.75])
-    rows = commands.distinctive_columns(means, weights, top=2)
+    from bmm_numba.cli.profiles import distinctive_columns
+
+    rows = distinctive_columns(means, weights, top=2)
     overall = [0.25 * 0.9 + 0.75 * 0.2, 0.5, 0.25 * 0.1 + 0.75 * 0.7]  # 0.375, 0.5, 0.55
     assert [k for k, _ in rows] == [1, 0]  # heaviest first
     # class 0: |0.9 - 0.375| = 0.525 > |0.1 - 0.55| = 0.45 > 0; class 1: |0.2 - 0.375| = 0.175 > |0.7 - 0.55| = 0.15

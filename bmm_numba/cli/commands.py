@@ -20,6 +20,7 @@ from .data import load_data, load_digits_data, load_mnist_folder, synthetic_rows
 from .info import cpu_name, run_info, threading_layer, versions
 from .output import CLIError, FitProgress, atomic_write, compile_notice, prepare_out_dir
 from .output import note as _note
+from .profiles import report_profiles
 
 __all__ = ["run_compare", "run_fit", "run_select", "run_demo", "run_info"]
 
@@ -139,60 +140,8 @@ def _fit_and_report(data, params, threads, out):
         except MissingMatplotlib as exc:
             _note(f"note: no means.png: {exc}")
     else:  # tabular data: the class profiles
-        written += _profiles(bm, data, out, f"Class profiles, K={K}: {data.name}")
+        written += report_profiles(bm, data, out, f"Class profiles, K={K}: {data.name}")
     return written
-
-
-#: Columns named per class in the printed profile.
-DISTINCTIVE_COLUMNS = 4
-
-
-def distinctive_columns(means, weights, top=DISTINCTIVE_COLUMNS):
-    """Per class, the ``top`` columns whose probability of a 1 differs most from the whole data's.
-
-    The whole data's probability of column ``j`` is the mixture's, ``sum_k weights[k] means[k, j]``.
-
-    Returns
-    -------
-    rows : list of (int, list of (int, float, float))
-        Heaviest class first: ``(k, [(column, class probability, overall probability), ...])``.
-    """
-    means = np.asarray(means, dtype=float)
-    weights = np.asarray(weights, dtype=float)
-    overall = weights @ means
-    rows = []
-    for k in np.argsort(-weights, kind="stable"):
-        order = np.argsort(-np.abs(means[k] - overall), kind="stable")[:top]
-        rows.append((int(k), [(int(j), float(means[k, j]), float(overall[j])) for j in order]))
-    return rows
-
-
-def _profiles(bm, data, out, title):
-    """Print each class's most distinctive columns and write profile.png; return the paths written."""
-    from .plotting import MissingMatplotlib, plot_profiles
-
-    D = bm.means_.shape[1]
-    names = list(data.columns) if data.columns is not None else [f"column {j + 1}" for j in range(D)]
-    counts = np.bincount(bm.labels_, minlength=bm.weights_.shape[0]) if hasattr(bm, "labels_") else None
-    print()
-    print("class profiles: the columns where each class differs most from all rows "
-          "(probability of a 1 in the class, over all rows in brackets)")
-    for k, cells in distinctive_columns(bm.means_, bm.weights_):
-        size = f", {counts[k]} rows" if counts is not None else ""
-        shown = ", ".join(f"{_short(names[j])} {p:.2f} ({q:.2f})" for j, p, q in cells)
-        print(f"  class {k} ({bm.weights_[k]:.0%}{size}): {shown}")
-    path = out / "profile.png"
-    try:
-        with atomic_write(path) as fh:
-            plot_profiles(bm.means_, bm.weights_, fh, columns=data.columns, title=title)
-    except MissingMatplotlib as exc:
-        _note(f"note: no profile.png: {exc}")
-        return []
-    return [path]
-
-
-def _short(name, width=28):
-    return name if len(name) <= width else name[:width - 1] + "…"
 
 
 def run_fit(args):
@@ -270,7 +219,7 @@ def run_select(args):
             bm = BernoulliMixture(**_estimator_params(args, K)).fit(data.X)
         print()
         print(f"K={K} (lowest BIC), fitted again with the same settings:", end="")
-        written += _profiles(bm, data, out, f"Class profiles, K={K} (lowest BIC): {data.name}")
+        written += report_profiles(bm, data, out, f"Class profiles, K={K} (lowest BIC): {data.name}")
     print()
     print("wrote: " + ", ".join(str(p) for p in written))
     return 0
@@ -291,8 +240,8 @@ def _compare_data(args, n_rows):
         missing = int(np.isnan(data.X).sum()) if data.X.dtype.kind == "f" else 0
         if missing:
             raise CLIError(f"{data.name}: {missing} missing cell{'s' * (missing > 1)} in the first {data.X.shape[0]} "
-                           "rows; compare times "
-                           "the E-step kernels, which take complete 0/1 rows (fit and select handle missing cells)")
+                           "rows; compare times the E-step kernels, which take complete 0/1 rows (fit and select "
+                           "handle missing cells)")
         return data._replace(X=np.ascontiguousarray(data.X, dtype=np.uint8))
     mnist = args.mnist_dir or (None if args.data else mnist_dir_from_env(existing=False))
     if mnist:
