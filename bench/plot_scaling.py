@@ -43,8 +43,13 @@ def main(argv=None):
 
     series, cpu = load(args.json)
     axes_names = [a for a in ("N", "K", "density", "threads") if a in series]
-    fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 3.6), squeeze=False)
-    for ax, axis in zip(axes[0], axes_names, strict=True):
+    # two panels a row: four in one row were 1848 px wide, unreadable at a page's width (issue 23)
+    ncols = min(2, len(axes_names))
+    nrows = -(-len(axes_names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(axes_names):]:
+        ax.set_axis_off()
+    for ax, axis in zip(axes.ravel(), axes_names, strict=False):
         for kernel, points in sorted(series[axis].items()):
             points.sort()
             ax.plot([p[0] for p in points], [1e3 * p[1] for p in points], marker="o", label=kernel)

@@ -106,6 +106,29 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# The right-hand contents of an API page lists "fit_predict()", not "BernoulliMixture.fit_predict()":
+# the long names were cut at a 1366-px window (issue 23).
+toc_object_entries_show_parents = "hide"
+
+
+def _leaf_sections():
+    """Sections of the landing page's contents with no page under them: their left sidebar would be empty."""
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    listed = index.split("```{toctree}", 1)[1].split("```", 1)[0].splitlines()
+    entries = [line.strip() for line in listed if line.strip() and not line.lstrip().startswith(":")]
+    leaves = []
+    for entry in entries:
+        sources = [DOCS / f"{entry}{suffix}" for suffix in (".md", ".rst")]
+        source = next((path for path in sources if path.is_file()), None)
+        if source is not None and "toctree" not in source.read_text(encoding="utf-8"):
+            leaves.append(entry)
+    return leaves
+
+
+# No "Section Navigation" heading over nothing: pages without sub-pages (and the landing page) get no
+# left sidebar, which leaves their text the width of the window.
+html_sidebars = {page: [] for page in ["index", *_leaf_sections()]}
+html_sidebars["benchmarks"] = []  # its one sub-page is linked in the text: the pictures and tables get the width
 
 nitpicky = False
 suppress_warnings = ["config.cache"]  # sphinx-gallery's conf holds functions: never a stale cache here
@@ -158,12 +181,52 @@ def _math_to_mathml(translator, node, as_block):
     raise nodes.SkipNode
 
 
+def _draw_benchmark_figures(app):
+    """Redraw a picture of the benchmarks page whose JSON changed (``docs/bench_figures.py``)."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import bench_figures
+    finally:
+        sys.path.remove(str(DOCS))
+    for path in bench_figures.update():
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).info("redrew %s from its JSON: commit it", Path(path).relative_to(ROOT))
+
+
+def _viewcode_backlinks_to_real_anchors(app):
+    """Point each ``[docs]`` link of the highlighted source pages at a page that holds its anchor.
+
+    An object documented twice, under its package (``bmm_numba.datasets.binarize``) and under its
+    module (``bmm_numba.datasets.binary.binarize``), got a link joining the module page with the
+    package anchor: 50 such links led nowhere (issue 23).  Runs before viewcode writes the pages;
+    ``tests/test_docs_browser.py`` checks every link of the built site.
+    """
+    modules = getattr(app.env, "_viewcode_modules", {})
+    objects = app.env.get_domain("py").objects
+    for modname, entry in modules.items():
+        if not isinstance(entry, tuple) or len(entry) != 4:
+            continue
+        code, tags, used, refname = entry
+        # the anchors' prefix: the module's own name unless more of its objects are documented under
+        # the name first seen (a package that re-exports them)
+        prefix = max((modname, refname), key=lambda p: sum(f"{p}.{name}" in objects for name in used))
+        for name in used:
+            documented = objects.get(f"{prefix}.{name}")
+            if documented is not None:
+                used[name] = documented.docname
+        modules[modname] = (code, tags, used, prefix)
+    return []
+
+
 def setup(app):
     """Register the MathML renderer and the hooks above."""
+    app.connect("html-collect-pages", _viewcode_backlinks_to_real_anchors, priority=400)  # before viewcode's
     app.add_html_math_renderer(
         "mathml",
         (lambda self, node: _math_to_mathml(self, node, as_block=False), None),
         (lambda self, node: _math_to_mathml(self, node, as_block=True), None))
     app.connect("builder-inited", _check_generated_tables)
+    app.connect("builder-inited", _draw_benchmark_figures)
     app.connect("autodoc-process-docstring", _escape_shape_names)
     app.connect("autodoc-skip-member", _skip_metadata_requests, priority=100)  # before other extensions answer

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -100,6 +101,8 @@ print("STATUS", status, "HEAVY", heavy, file=sys.stderr)
     (["compare", "--kernels", "nope"], 2),
     (["compare", "--sizes", "5,x"], 2),
     (["fit", "--digits", "--npy", "x.npy"], 2),
+    (["fit", "--npy", "x.npy", "--kernel", "python_loops"], 2),  # refused before any data are read
+    (["compare", "--csv", "x.csv", "--data", "digits"], 2),
     (["fit", "--n-components", "0"], 2),
     (["select", "--n-components", "5-2"], 2),
     (["nonsense"], 2),
@@ -132,7 +135,7 @@ def test_parser_spells_the_issue_options():
     sub = parser._subparsers._group_actions[0].choices
     expected = {
         "compare": {"--sizes", "--mnist-dir", "--data", "--out", "--kernels", "--n-components", "--repeats",
-                    "--threads", "--split", "--threshold", "--random-state"},
+                    "--threads", "--split", "--threshold", "--random-state", "--csv", "--npy", "--npz", "--debug"},
         "fit": {"--mnist-dir", "--npy", "--npz", "--csv", "--digits", "--n-components", "--n-init", "--max-iter",
                 "--threshold", "--random-state", "--out", "--split"},
         "select": {"--mnist-dir", "--npy", "--npz", "--csv", "--digits", "--n-components", "--n-init",
@@ -227,7 +230,10 @@ def test_fit_csv_with_missing_cells_and_npz_images_with_threshold(tmp_path):
     result = run_cli("fit", "--csv", "d.csv", "--n-components", "2", "--max-iter", "3", "--out", "o1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "missing cells" in result.stdout and "adjusted Rand" not in result.stdout
-    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["model.npz"]  # not images: no picture
+    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["model.npz", "profile.png"]  # not images
+    profile = result.stdout.split("class profiles")[1]
+    assert re.search(r"class \d \(\d+%, \d+ rows\): [a-f] \d\.\d\d \(\d\.\d\d\)", profile)  # header names
+    png_size(tmp_path / "o1" / "profile.png")
 
     images = rng.integers(0, 256, size=(20, 4, 5))
     np.savez(tmp_path / "img.npz", X=images, y=rng.integers(0, 3, 20))

@@ -195,3 +195,239 @@ def test_select_plot_shows_every_criterion_and_its_star(monkeypatch, tmp_path):
         assert star.get_marker() == "*" and star.get_zorder() > curve.get_zorder()
         assert star.get_xdata()[0] == 3
     assert len({(ax.lines[0].get_marker(), ax.lines[0].get_linestyle()) for ax in axes}) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 23: compare's picture and BLAS threads, its file inputs, global flags, class profiles
+# ---------------------------------------------------------------------------------------------
+
+def _figures(monkeypatch):
+    from bmm_numba.cli import plotting
+
+    figures = []
+
+    def keep(fig, file):
+        figures.append(fig)
+        return (1000, 500)
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    return figures
+
+
+def test_runtime_plot_draws_unreliable_points_hollow_and_the_switch(monkeypatch, tmp_path):
+    from bmm_numba.cli import plotting
+
+    figures = _figures(monkeypatch)
+    records = [{"kernel": "numpy", "n": n, "seconds": s, "warning": w}
+               for n, s, w in [(100, 2e-4, None), (200, 3e-2, "busy"), (500, 1e-3, None)]]
+    records += [{"kernel": "numba", "n": n, "seconds": s, "warning": None} for n, s in [(100, 5e-5), (500, 1e-4)]]
+    plotting.plot_runtimes(records, tmp_path / "c.png", switches=[("numba", 192)], title="t")
+    ax = figures[0].axes[0]
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
+    assert [list(line.get_xdata()) for line in hollow] == [[200.0]]  # the flagged point only
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [192]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend[:2] == ["numpy", "numba"]
+    assert any(t.startswith("hollow: unreliable") for t in legend) and "algorithm switch" in legend
+    assert "teaching" not in " ".join(legend)  # none plotted, none announced
+    plotting.plot_runtimes(records[3:], tmp_path / "c.png", teaching=["numba"])
+    legend = [text.get_text() for text in figures[1].axes[0].get_legend().get_texts()]
+    assert legend == ["numba (teaching)"]  # nothing flagged, no switch straddled: no extra entries
+
+
+def test_compare_title_counts_threads_in_words(monkeypatch, tmp_path):
+    from bmm_numba.cli import compare
+
+    figures = _figures(monkeypatch)
+    monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
+    assert main(["compare", "--data", "synthetic", "--sizes", "5,10", "--kernels", "numba", "--repeats", "1",
+                 "--threads", "1", "--out", str(tmp_path)]) == 0
+    title = figures[0].axes[0].get_title()
+    assert "1 Numba thread, 1 BLAS thread;" in title and "threads" not in title and "dashed" not in title
+
+
+def test_compare_retimes_blas_kernels_with_one_thread_when_flagged(monkeypatch, tmp_path, capsys):
+    """Two BLAS threads on a busy machine: numpy's cliff is timed again with one BLAS thread."""
+    import threadpoolctl
+
+    from bmm_numba.cli import compare
+
+    calls = []
+
+    def machine(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
+        blas = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+        calls.append((kernels[0], blas))
+        busy = kernels[0] == "numpy" and len([c for c in calls if c[0] == "numpy"]) == 1  # the first numpy run
+        seconds = [2e-4, 3e-2, 1e-3] if busy else [1e-4, 2e-4, 5e-4]
+        return compare.flag_unreliable([{"kernel": kernels[0], "n": n, "seconds": s, "spread": 1.0,
+                                         "max_abs_diff": 0.0, "nan": False, "warning": None}
+                                        for n, s in zip(sizes, seconds, strict=True)])
+
+    monkeypatch.setattr(compare, "compare_kernels", machine)
+    monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "num_threads": 2}])
+    assert main(["compare", "--data", "synthetic", "--sizes", "100,200,500", "--kernels", "numpy,numba_ones",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert [c[0] for c in calls] == ["numpy", "numpy", "numba_ones"]  # numba_ones: no BLAS, not re-timed
+    assert "BLAS: numpy timed with 1 BLAS thread: with 2 its timings were unreliable" in out
+    assert "!" not in out.split("speed-up")[0]  # the kept table is the smooth one
+    report = json.loads((tmp_path / "compare.json").read_text())
+    assert report["meta"]["blas_threads_1_for"] == ["numpy"] and report["meta"]["warnings"] == []
+
+
+def _votes_csv(path, n=120, seed=0):
+    """A survey-like CSV with a header: two groups answering 6 yes/no questions differently."""
+    rng = np.random.default_rng(seed)
+    p = np.array([[0.9, 0.9, 0.1, 0.1, 0.5, 0.8], [0.1, 0.2, 0.9, 0.8, 0.5, 0.8]])
+    X = (rng.random((n, 6)) < p[rng.integers(0, 2, n)]).astype(int)
+    names = ["id", "budget", "defence", "schools", "health", "roads", "parks"]
+    rows = [",".join(names)] + [",".join(map(str, [i + 1, *row])) for i, row in enumerate(X)]
+    path.write_text("\n".join(rows) + "\n")
+    return X
+
+
+@pytest.mark.parametrize("source", ["--csv", "--npy", "--npz"])
+def test_compare_reads_the_files_fit_reads(tmp_path, capsys, source):
+    X = _votes_csv(tmp_path / "v.csv")
+    np.save(tmp_path / "v.npy", X)
+    np.savez(tmp_path / "v.npz", X=X)
+    path = {"--csv": tmp_path / "v.csv", "--npy": tmp_path / "v.npy", "--npz": tmp_path / "v.npz"}[source]
+    extra = ["--drop-columns", "1"] if source == "--csv" else []
+    assert main(["compare", source, str(path), *extra, "--sizes", "5,50", "--kernels", "numpy,numba",
+                 "--repeats", "1", "--n-components", "2", "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "compare.json").read_text())
+    assert report["meta"]["n_features"] == 6 and path.name in report["meta"]["data"]
+    assert {r["kernel"] for r in report["records"] if r["max_abs_diff"] is not None and r["max_abs_diff"] < 1e-9} \
+        == {"numpy", "numba"}
+    capsys.readouterr()
+    assert main(["compare", source, str(path), *extra, "--sizes", "500", "--out", str(tmp_path / "o")]) == 2
+    assert f"--sizes 500 is more than the 120 rows of {path.name}" in capsys.readouterr().err
+
+
+def test_compare_refuses_missing_cells_and_names_its_inputs(tmp_path, capsys):
+    (tmp_path / "m.csv").write_text("a,b\n1,\n0,1\n1,1\n")
+    assert main(["compare", "--csv", str(tmp_path / "m.csv"), "--sizes", "2", "--out", str(tmp_path / "o")]) == 2
+    assert "m.csv: 1 missing cell in the first 2 rows; compare times" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "--csv", "a.csv", "--data", "digits"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "choose one of --mnist-dir, --data, --npy, --npz, --csv" in help_text
+
+
+@pytest.mark.parametrize("argv", [["--debug", "fit", "--digits"], ["fit", "--digits", "--debug"],
+                                  ["fit", "--debug", "--digits"]])
+def test_debug_is_accepted_before_and_after_the_subcommand(argv):
+    assert build_parser().parse_args(argv).debug is True
+    assert build_parser().parse_args(["fit", "--digits"]).debug is False
+
+
+def test_version_after_the_subcommand(capsys):
+    from bmm_numba import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["select", "--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"bmm-numba {__version__}"
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["fit", "--npy", str(tmp_path / "missing.npy"), "--debug", "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.parametrize("kernel, says", [("python_loops", "'python_loops' is a teaching kernel"),
+                                          ("nope", "'nope' is not a kernel")])
+def test_kernel_is_checked_before_the_data_are_read(tmp_path, capsys, kernel, says):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--npy", str(tmp_path / "missing.npy"), "--kernel", kernel, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and says in err and "choose auto or one of numpy" in err
+    assert "missing.npy" not in err and not (tmp_path / "o").exists()
+
+
+def test_distinctive_columns_against_the_formula():
+    means = np.array([[0.9, 0.5, 0.1], [0.2, 0.5, 0.7]])
+    weights = np.array([0.25, 0.75])
+    from bmm_numba.cli.profiles import distinctive_columns
+
+    rows = distinctive_columns(means, weights, top=2)
+    overall = [0.25 * 0.9 + 0.75 * 0.2, 0.5, 0.25 * 0.1 + 0.75 * 0.7]  # 0.375, 0.5, 0.55
+    assert [k for k, _ in rows] == [1, 0]  # heaviest first
+    # class 0: |0.9 - 0.375| = 0.525 > |0.1 - 0.55| = 0.45 > 0; class 1: |0.2 - 0.375| = 0.175 > |0.7 - 0.55| = 0.15
+    assert [j for j, _, _ in rows[1][1]] == [0, 2]
+    assert [j for j, _, _ in rows[0][1]] == [0, 2]
+    j, p, q = rows[1][1][0]
+    assert (p, q) == (0.9, pytest.approx(overall[0]))
+
+
+def test_fit_csv_prints_profiles_named_from_the_header_and_writes_profile_png(tmp_path, capsys, monkeypatch):
+    figures = _figures(monkeypatch)
+    _votes_csv(tmp_path / "v.csv")
+    assert main(["fit", "--csv", str(tmp_path / "v.csv"), "--drop-columns", "1", "--n-components", "2",
+                 "--random-state", "0", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    profile = out.split("class profiles")[1]
+    assert profile.count("  class ") == 2 and "id " not in profile
+    for name in ("budget", "defence", "schools", "health"):  # the columns the two groups split on
+        assert profile.count(name) == 2
+    assert "wrote: " in out and "profile.png" in out
+    ax = figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["budget", "defence", "schools", "health", "roads",
+                                                           "parks"]
+    assert len(ax.lines) == 2 and "Class profiles, K=2" in ax.get_title()
+
+
+def test_select_csv_writes_the_profile_of_the_lowest_bic(tmp_path, capsys, monkeypatch):
+    figures = _figures(monkeypatch)
+    _votes_csv(tmp_path / "v.csv", n=200)
+    assert main(["select", "--csv", str(tmp_path / "v.csv"), "--drop-columns", "1", "--n-components", "1-3",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    best = out.split("lowest: BIC at K=")[1].split(",")[0]
+    assert f"K={best} (lowest BIC)" in out and out.split("class profiles")[1].count("  class ") == int(best)
+    assert f"Class profiles, K={best} (lowest BIC)" in figures[-1].axes[0].get_title()
+
+
+def test_profile_plot_falls_back_to_the_columns_that_split_the_classes(tmp_path, monkeypatch):
+    from bmm_numba.cli import plotting
+
+    figures = _figures(monkeypatch)
+    rng = np.random.default_rng(0)
+    means = np.full((3, 60), 0.5) + rng.uniform(-0.01, 0.01, (3, 60))
+    split = rng.choice(60, size=plotting.PROFILE_MAX_COLUMNS, replace=False)
+    means[:, split] = [[0.9], [0.1], [0.5]]
+    plotting.plot_profiles(means, [0.5, 0.3, 0.2], tmp_path / "p.png")
+    ax = figures[0].axes[0]
+    assert [int(t.get_text()) - 1 for t in ax.get_xticklabels()] == sorted(split)  # 1-based names, file order
+    assert "the 40 of 60 columns where the classes differ most" in ax.get_title()
+    plotting.plot_profiles(means[:, :12], [0.5, 0.3, 0.2], tmp_path / "p.png", columns=list("abcdefghijkl"))
+    assert len(figures[1].axes[0].get_xticklabels()) == 12 and "differ most" not in figures[1].axes[0].get_title()
+    with pytest.raises(ValueError, match="2 column names for 12 columns"):
+        plotting.plot_profiles(means[:, :12], [0.5, 0.3, 0.2], tmp_path / "p.png", columns=["a", "b"])
+
+
+def test_compare_keeps_the_first_timing_when_one_blas_thread_is_no_steadier(monkeypatch, tmp_path, capsys):
+    import threadpoolctl
+
+    from bmm_numba.cli import compare
+
+    calls = []
+
+    def always_busy(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
+        calls.append(kernels[0])
+        return compare.flag_unreliable([{"kernel": kernels[0], "n": n, "seconds": s, "spread": 1.0,
+                                         "max_abs_diff": 0.0, "nan": False, "warning": None}
+                                        for n, s in zip(sizes, [2e-4, 3e-2], strict=True)])
+
+    monkeypatch.setattr(compare, "compare_kernels", always_busy)
+    monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "num_threads": 2}])
+    assert main(["compare", "--data", "synthetic", "--sizes", "100,200", "--kernels", "numpy_gemm",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert calls == ["numpy_gemm", "numpy_gemm"]
+    assert "BLAS: numpy_gemm timed again with 1 BLAS thread, no steadier: the 2-thread timings are kept" in out
+    assert "30 ms!" in out and json.loads((tmp_path / "compare.json").read_text())["meta"]["blas_threads_1_for"] == []

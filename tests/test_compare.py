@@ -10,6 +10,7 @@ import pytest
 from bmm_numba import E_STEPS, TEACHING_KERNELS
 from bmm_numba.cli.compare import (
     RECORD_FIELDS,
+    algorithm_switches,
     compare_kernels,
     format_comparison,
     numba_threads,
@@ -140,6 +141,11 @@ def test_flag_unreliable_keeps_a_jump_where_the_kernel_switches_algorithm():
     assert warnings[("numba", above)] is None
     assert "12x the time" in warnings[("numba", above * 2)]
     assert "100x the time" in warnings[("numba_log", above)]
+    falls = flag_unreliable([_record("numba", below, 80e-6), _record("numba", LUT_MIN_ROWS, 40e-6),  # the table
+                             _record("numba_log", below, 80e-6), _record("numba_log", LUT_MIN_ROWS, 40e-6)])
+    assert [r["warning"] is None for r in falls] == [True, True, True, False]
+    assert algorithm_switches(falls) == [("numba", LUT_MIN_ROWS)]
+    assert algorithm_switches(falls[1:]) == []  # the timed sizes do not straddle it
 
 
 def test_flag_unreliable_spread_fall_and_jump():
@@ -147,7 +153,7 @@ def test_flag_unreliable_spread_fall_and_jump():
 
     records = [_record("numpy", 50, 1e-4), _record("numpy", 100, 24e-3),     # 240x the time for 2x the rows
                _record("numpy", 1000, 24e-3, spread=3.0),                    # flat, repeats spread 3x
-               _record("numba", 100, 80e-6), _record("numba", 200, 40e-6),   # falls as n grows
+               _record("numba_log", 100, 80e-6), _record("numba_log", 200, 40e-6),  # falls as n grows
                _record("numba_ones", 5, 20e-6, spread=1.9),                  # 1.9x of 20 us: timer noise, kept
                _record("numba_ones", 10, 21e-6)]
     flag_unreliable(flag_unreliable(records))  # twice (per kernel, then over all): the same warnings
@@ -155,10 +161,50 @@ def test_flag_unreliable_spread_fall_and_jump():
     assert warnings[("numpy", 50)] is None
     assert "240x the time at n=50 for 2x the rows" in warnings[("numpy", 100)]
     assert warnings[("numpy", 1000)] == "repeats spread 3x"
-    assert "faster than at n=100" in warnings[("numba", 200)]
+    assert "faster than at n=100" in warnings[("numba_log", 200)]
     assert warnings[("numba_ones", 5)] is None and warnings[("numba_ones", 10)] is None
     text = format_comparison(records)
     assert "24 ms!" in text and "! unreliable (3 of 7 timings" in text
-    assert "numba n=200: faster than at n=100" in text
+    assert "numba_log n=200: faster than at n=100" in text
     rows = list(csv.DictReader(io.StringIO(records_to_csv(records))))
     assert rows[2]["warning"] == "repeats spread 3x" and rows[0]["warning"] == "" and rows[2]["spread"] == "3.0"
+
+
+def test_headline_takes_the_largest_reliable_n():
+    from bmm_numba.cli.compare import flag_unreliable, headline
+
+    records = [_record("numpy", 100, 1e-3), _record("numba", 100, 1e-4),
+               _record("numpy", 200, 2e-3), _record("numba", 200, 5e-5, spread=4.0),  # flagged: spread 4x
+               _record("numpy", 500, 5e-3), _record("numba", 500, 2e-4)]
+    flag_unreliable(records)
+    line = headline(records)
+    assert "25x the speed at n=500" in line
+    records[-1]["warning"] = "busy"  # the largest n flagged: falls back to n=100, never to the flagged n=200
+    assert "10x the speed at n=100" in headline(records)
+    for r in records:
+        r["warning"] = "busy"
+    assert "no reliable pair" in headline(records)
+    assert headline([_record("numba", 5, 1e-4)]) is None
+    assert line in format_comparison([dict(r, warning=None) for r in records[4:]])
+
+
+def test_retime_unreliable_keeps_the_less_flagged_timing():
+    from bmm_numba.cli.compare import flag_unreliable, retime_unreliable
+
+    busy = flag_unreliable([_record("numpy", 100, 1e-4), _record("numpy", 200, 3e-2)])  # 300x for 2x: flagged
+    smooth = [_record("numpy", 100, 1e-4), _record("numpy", 200, 2e-4)]
+    calls = []
+
+    def retime(result):
+        def run():
+            calls.append(1)
+            return [dict(r) for r in result]
+        return run
+
+    kept, again = retime_unreliable(busy, "numpy", retime(smooth))
+    assert again and [r["seconds"] for r in kept] == [1e-4, 2e-4] and all(r["warning"] is None for r in kept)
+    kept, again = retime_unreliable(busy, "numpy", retime(busy))  # no better: the first timing stays
+    assert not again and kept is busy
+    calls.clear()
+    kept, again = retime_unreliable(smooth, "numpy", retime(busy))  # nothing flagged: not re-timed
+    assert not again and kept is smooth and calls == []

@@ -148,6 +148,18 @@ def test_readme_quick_start_is_what_ci_runs():
     assert 'pip install ".[plot]"' in ci and any(line.startswith("bmm-numba demo") for line in ci)
 
 
+def test_benchmark_pictures_are_current():
+    """Each picture of the benchmarks page records the SHA-256 of the JSON it was drawn from."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import bench_figures
+    finally:
+        sys.path.remove(str(DOCS))
+    assert not bench_figures.update(check=True), "run `python docs/bench_figures.py` (or build the docs) and commit"
+    for name in bench_figures.FIGURE_SOURCES:
+        assert f"benchmarks/figures/{name}" in (DOCS / "benchmarks.md").read_text(encoding="utf-8"), name
+
+
 #: A data folder outside the repository, relative (``../<folder>/data``) or absolute (``/<...>/data/``).
 OUTSIDE_DATA = re.compile(r"\.\./[\w.-]+/data\b|(?<![\w.])/[\w.-]+(?:/[\w.-]+)*/data/")
 
@@ -157,3 +169,20 @@ def test_no_page_names_a_data_folder_outside_the_repository():
         text = page.read_text(encoding="utf-8")
         found = OUTSIDE_DATA.findall(text)
         assert not found, f"{page}: {found}; name $BMM_NUMBA_MNIST_DIR instead"
+
+
+def test_tox_min_pins_the_declared_floors():
+    """``tox -e min`` installs exactly the lower bounds that pyproject.toml declares for the run-time dependencies."""
+    import configparser
+
+    # the run-time list of [project] (tomllib is 3.11+; the package supports 3.10)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    listed = pyproject.split("\ndependencies = [", 1)[1].split("\n]", 1)[0]
+    floors = dict(re.findall(r'^\s*"([\w.-]+)>=([\d.]+)"', listed, flags=re.M))
+    assert set(floors) == {"numpy", "numba", "scipy", "scikit-learn", "threadpoolctl"}, floors
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini", encoding="utf-8")
+    pins = dict(line.strip().split("==") for line in tox["testenv:min"]["deps"].splitlines() if "==" in line)
+    from packaging.version import Version
+
+    assert {name: Version(v) for name, v in pins.items()} == {name: Version(v) for name, v in floors.items()}

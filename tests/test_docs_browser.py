@@ -8,17 +8,23 @@ Each page must load with no SEVERE entry in the browser console and with every `
 (``naturalWidth > 0``); the search page must find ``e_step``.  One exception: a resource of another
 host (MathJax from its CDN) that fails because the machine has no network
 (``net::ERR_NAME_NOT_RESOLVED`` and the like) is reported on stdout, not as an error: everything the
-site itself serves must load.  Screenshots of the landing page and of the ladder example go to
-``docs/_build/screenshots/``.  Every test skips, saying why, when the
+site itself serves must load.  At a 1366 x 900 window no element of the landing, lesson, user
+guide, benchmarks, gallery index and ``BernoulliMixture`` pages may stick out of its column (a wide
+table or code block must scroll inside it), no cell of a number with its unit may wrap, no entry of
+the right-hand contents may be cut, and no page may show an empty sidebar.  Every link and anchor
+between the built pages must resolve (a file check, no browser).  Screenshots of those pages and of
+the ladder example go to ``docs/_build/screenshots/``.  Every test skips, saying why, when the
 browser, the driver, Selenium or the built site is missing.
 """
 
 import functools
+import html.parser
 import http.server
 import os
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -29,6 +35,7 @@ CHROMIUM = os.environ.get("BMM_NUMBA_CHROMIUM") or shutil.which("chromium") or "
 CHROMEDRIVER = os.environ.get("BMM_NUMBA_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 API_PAGE = "api/generated/bmm_numba.BernoulliMixture.html"
 LOAD_TIMEOUT_S = 30
+WINDOW = (1366, 900)  # a common laptop screen: the width every page must fit
 
 # Decode every image, the lazy ones too, and report those that did not load.
 BROKEN_IMAGES_JS = """
@@ -82,7 +89,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,1000"):
+                     f"--window-size={WINDOW[0]},{WINDOW[1]}", "--hide-scrollbars"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -184,3 +191,231 @@ def test_search_finds_e_step(browser, site_url):
         lambda b: b.find_elements("css selector", "#search-results ul.search li a"))
     assert any("e_step" in a.text for a in results), [a.text for a in results[:10]]
     assert not severe, severe
+
+
+# ---------------------------------------------------------------------------------------------
+# layout at 1366 x 900: nothing sticks out of its column, no cut contents, no empty sidebar
+# ---------------------------------------------------------------------------------------------
+
+#: Page -> screenshot name.  The gallery index and the API page are the ones the issue names.
+LAYOUT_PAGES = {"index.html": "landing", "lesson.html": "lesson", "user_guide.html": "user_guide",
+                "benchmarks.html": "benchmarks", "auto_examples/index.html": "gallery",
+                API_PAGE: "api_bernoulli_mixture"}
+
+# Elements of the article that stick out of it, unless an ancestor inside the article clips or
+# scrolls them (a wide table in a scrolling wrapper is fine: it scrolls inside the column).
+OVERFLOW_JS = """
+const article = document.querySelector("article.bd-article") || document.querySelector("main");
+const box = article.getBoundingClientRect();
+const out = [];
+const clipped = el => {
+  for (let a = el.parentElement; a && a !== article; a = a.parentElement) {
+    const ox = getComputedStyle(a).overflowX;
+    if (ox === "auto" || ox === "scroll" || ox === "hidden") return true;
+  }
+  return false;
+};
+for (const el of article.querySelectorAll("*")) {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === "hidden") continue;
+  if ((r.right > box.right + 1 || r.left < box.left - 1) && !clipped(el)) {
+    out.push(`${el.tagName.toLowerCase()}.${el.className} [${Math.round(r.left)}, ${Math.round(r.right)}] ` +
+             `outside [${Math.round(box.left)}, ${Math.round(box.right)}]: ` +
+             (el.textContent || "").trim().slice(0, 60));
+  }
+}
+// the main column itself inside the window, and the page not wider than the window
+if (box.right > window.innerWidth + 1) out.push(`the article ends at ${box.right} > ${window.innerWidth}`);
+if (document.documentElement.scrollWidth > window.innerWidth + 1)
+  out.push(`the page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`);
+return out;
+"""
+
+# Table cells holding one number and its unit ("24.1 ms", "1,540×") that wrap onto two lines.
+WRAPPED_CELLS_JS = """
+const out = [];
+for (const cell of document.querySelectorAll("article td, article th")) {
+  const text = cell.textContent.trim();
+  if (!/^[-\\d.,]+ ?(s|ms|µs|us|ns|×|%|MB|GB)$/.test(text)) continue;
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  const tops = new Set();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.top));
+  }
+  if (tops.size > 1) out.push(text);
+}
+return out;
+"""
+
+# The right-hand contents: entries cut by their box, and the page title running under it.
+SECONDARY_JS = """
+const out = [];
+const side = document.querySelector(".bd-sidebar-secondary");
+if (!side || side.getBoundingClientRect().width === 0) return out;
+for (const a of side.querySelectorAll("a")) {
+  if (a.getBoundingClientRect().width === 0) continue;
+  if (a.scrollWidth > a.clientWidth + 1) out.push(`cut entry: ${a.textContent.trim()}`);
+  const r = a.getBoundingClientRect(), s = side.getBoundingClientRect();
+  if (r.right > s.right + 1) out.push(`entry past the sidebar: ${a.textContent.trim()}`);
+}
+const h1 = document.querySelector("article h1");
+if (h1) {
+  const range = document.createRange();
+  range.selectNodeContents(h1);
+  const right = Math.max(...Array.from(range.getClientRects()).map(r => r.right));
+  if (right > side.getBoundingClientRect().left) out.push(`the title runs under the contents (${right})`);
+}
+return out;
+"""
+
+# A sidebar shown with no visible navigation link in it ("Section Navigation" over nothing; the
+# "Collapse Sidebar" button and the hidden small-screen menu do not count).
+EMPTY_SIDEBAR_JS = """
+const out = [];
+const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+for (const side of document.querySelectorAll(".bd-sidebar-primary, .bd-sidebar-secondary")) {
+  if (!visible(side) || getComputedStyle(side).display === "none") continue;
+  const links = Array.from(side.querySelectorAll("nav a, .bd-toc-nav a")).filter(visible);
+  if (links.length === 0)
+    out.push(`${side.className.split(" ")[0]}: "${side.innerText.trim().replace(/\\s+/g, " ").slice(0, 50)}" ` +
+             "and no link");
+}
+return out;
+"""
+
+
+def _full_page_screenshot(browser, path, max_height=9000):
+    """The whole page (up to ``max_height`` px) through the DevTools protocol, not just the window."""
+    import base64
+
+    height = min(browser.execute_script("return document.documentElement.scrollHeight"), max_height)
+    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+        "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": WINDOW[0], "height": height, "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+@pytest.mark.parametrize("page", list(LAYOUT_PAGES))
+def test_page_fits_a_1366_px_window(browser, site_url, page):
+    assert (SITE / page).is_file(), f"{page} was not built"
+    check_page(browser, site_url + page)
+    assert browser.execute_script("return window.innerWidth") == WINDOW[0]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{LAYOUT_PAGES[page]}.png"))
+    _full_page_screenshot(browser, SCREENSHOTS / f"{LAYOUT_PAGES[page]}_full.png")
+    # the folded tables are checked unfolded, as a reader who opens them sees them
+    if browser.execute_script("const d = document.querySelectorAll('article details'); "
+                              "d.forEach(x => { x.open = true; }); return d.length;"):
+        _full_page_screenshot(browser, SCREENSHOTS / f"{LAYOUT_PAGES[page]}_unfolded_full.png", max_height=16000)
+    problems = {"overflowing": browser.execute_script(OVERFLOW_JS),
+                "wrapped cells": browser.execute_script(WRAPPED_CELLS_JS),
+                "right-hand contents": browser.execute_script(SECONDARY_JS),
+                "empty sidebars": browser.execute_script(EMPTY_SIDEBAR_JS)}
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, f"{page} at {WINDOW[0]} x {WINDOW[1]}: {problems}"
+
+
+def test_layout_checks_find_what_sticks_out(browser, site_url):
+    """The overflow check reports a too-wide element, and not the same element in a scrolling box."""
+    check_page(browser, site_url + "lesson.html")
+    browser.execute_script("""
+        const article = document.querySelector("article.bd-article");
+        article.insertAdjacentHTML("beforeend", '<div id="too-wide" style="width: 3000px">wide</div>' +
+            '<div style="overflow-x: auto"><div style="width: 3000px">scrolls</div></div>');""")
+    found = browser.execute_script(OVERFLOW_JS)
+    assert any("wide" in line for line in found) and not any("scrolls" in line for line in found), found
+    browser.execute_script("""document.querySelector("article.bd-article").insertAdjacentHTML("beforeend",
+        '<table><tr><td style="width: 1px">24.1 ms</td></tr></table>');""")
+    assert browser.execute_script(WRAPPED_CELLS_JS) == ["24.1 ms"]
+    check_page(browser, site_url + API_PAGE)  # a page with a left sidebar: emptied, it is reported
+    assert browser.execute_script(EMPTY_SIDEBAR_JS) == []
+    browser.execute_script("document.querySelectorAll('.bd-sidebar-primary .bd-docs-nav ul').forEach(u => u.remove())")
+    assert [line.split(":")[0] for line in browser.execute_script(EMPTY_SIDEBAR_JS)] == ["bd-sidebar-primary"]
+
+
+def test_landing_page_has_a_picture(browser, site_url):
+    check_page(browser, site_url + "index.html")
+    sizes = browser.execute_script("return Array.from(document.querySelectorAll('article img'))"
+                                   ".map(img => [img.naturalWidth, img.getBoundingClientRect().width])")
+    assert any(natural > 300 and shown > 300 for natural, shown in sizes), sizes
+
+
+def test_scaling_picture_is_readable_and_links_to_full_size(browser, site_url):
+    check_page(browser, site_url + "benchmarks.html")
+    found = browser.execute_script("""
+        const img = Array.from(document.querySelectorAll('article img')).find(i => i.src.includes('scaling'));
+        if (!img) return null;
+        const link = img.closest('a');
+        return [img.naturalWidth, img.getBoundingClientRect().width, img.getBoundingClientRect().height,
+                link ? link.href : null];""")
+    assert found, "benchmarks.html shows no scaling picture"
+    natural, width, height, href = found
+    assert width >= 0.95 * browser.execute_script(
+        "return document.querySelector('article.bd-article').getBoundingClientRect().width") - 40, found
+    assert height >= 250, f"scaling.png drawn {width:.0f} x {height:.0f}: too small to read"
+    assert href and urlsplit(href).path.endswith(".png"), f"scaling.png is not linked to its full size: {href}"
+
+
+# ---------------------------------------------------------------------------------------------
+# links and anchors between the built pages (files only: every page, not a sample)
+# ---------------------------------------------------------------------------------------------
+
+class _Anchors(html.parser.HTMLParser):
+    """The ``id``/``name`` anchors and the ``href``/``src`` links of one page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.links = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name") if tag != "meta" else ():
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) and not (tag == "link" and key == "href" and "canonical" in (attrs.get("rel") or "")):
+                self.links.append(attrs[key])
+
+
+def _parse(path, cache):
+    if path not in cache:
+        parser = _Anchors()
+        parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+        cache[path] = parser
+    return cache[path]
+
+
+def broken_links(site):
+    """``[(page, link, why)]`` for every link of the built site to a missing file or anchor."""
+    cache, broken = {}, []
+    for page in sorted(site.rglob("*.html")):
+        if page.relative_to(site).parts[0] == "_static":  # the theme's assets (Jinja macros), not pages
+            continue
+        for link in _parse(page, cache).links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith(("//", "mailto:", "javascript:", "data:")):
+                continue  # another host (no network here), or not a file
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append((page.relative_to(site).as_posix(), link, "no such file"))
+            elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in _parse(target,
+                                                                                                         cache).ids:
+                broken.append((page.relative_to(site).as_posix(), link, "no such anchor"))
+    return broken
+
+
+def test_no_broken_link_or_anchor_in_the_site():
+    broken = broken_links(SITE)
+    assert not broken, f"{len(broken)} broken links, the first: {broken[:10]}"
+
+
+def test_broken_link_check_finds_missing_files_and_anchors(tmp_path):
+    (tmp_path / "a.html").write_text('<a href="b.html#here">b</a> <a href="b.html#gone">x</a> '
+                                     '<a href="c.html">c</a> <a href="https://example.org/">web</a> '
+                                     '<img src="_static/p.png"> <a href="#top" id="top">top</a>')
+    (tmp_path / "b.html").write_text('<h2 id="here">here</h2>')
+    assert broken_links(tmp_path) == [("a.html", "b.html#gone", "no such anchor"), ("a.html", "c.html", "no such file"),
+                                      ("a.html", "_static/p.png", "no such file")]

@@ -7,6 +7,7 @@ its files atomically into ``args.out`` and returns the exit status.  Errors are 
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 import warnings
@@ -19,6 +20,7 @@ from .data import load_data, load_digits_data, load_mnist_folder, synthetic_rows
 from .info import cpu_name, run_info, threading_layer, versions
 from .output import CLIError, FitProgress, atomic_write, compile_notice, prepare_out_dir
 from .output import note as _note
+from .profiles import report_profiles
 
 __all__ = ["run_compare", "run_fit", "run_select", "run_demo", "run_info"]
 
@@ -137,6 +139,8 @@ def _fit_and_report(data, params, threads, out):
             written.append(path)
         except MissingMatplotlib as exc:
             _note(f"note: no means.png: {exc}")
+    else:  # tabular data: the class profiles
+        written += report_profiles(bm, data, out, f"Class profiles, K={K}: {data.name}")
     return written
 
 
@@ -206,6 +210,16 @@ def run_select(args):
         written.append(out / "select.png")
     except MissingMatplotlib as exc:
         _note(f"note: no select.png: {exc}")
+    if data.image_shape is None:  # tabular data: the profiles of the lowest-BIC model, fitted again
+        from ..estimator.mixture import BernoulliMixture
+
+        K = best["BIC"]
+        with thread_limits(args.threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its convergence is in the table's column
+            bm = BernoulliMixture(**_estimator_params(args, K)).fit(data.X)
+        print()
+        print(f"K={K} (lowest BIC), fitted again with the same settings:", end="")
+        written += report_profiles(bm, data, out, f"Class profiles, K={K} (lowest BIC): {data.name}")
     print()
     print("wrote: " + ", ".join(str(p) for p in written))
     return 0
@@ -221,12 +235,48 @@ def _threads(count, pool):
 
 
 def _compare_data(args, n_rows):
+    if args.npy or args.npz or args.csv:  # fit's readers, for the first n_rows rows only
+        data = load_data(argparse.Namespace(**{**vars(args), "mnist_dir": None, "digits": False, "n_samples": n_rows}))
+        missing = int(np.isnan(data.X).sum()) if data.X.dtype.kind == "f" else 0
+        if missing:
+            raise CLIError(f"{data.name}: {missing} missing cell{'s' * (missing > 1)} in the first {data.X.shape[0]} "
+                           "rows; compare times the E-step kernels, which take complete 0/1 rows (fit and select "
+                           "handle missing cells)")
+        return data._replace(X=np.ascontiguousarray(data.X, dtype=np.uint8))
     mnist = args.mnist_dir or (None if args.data else mnist_dir_from_env(existing=False))
     if mnist:
         return load_mnist_folder(mnist, args.split, args.threshold)
     if args.data == "digits":
         return load_digits_data(args.threshold)
     return synthetic_rows(n_rows, args.random_state)
+
+
+def _time_kernel(X, mu, pi, kernel, *, sizes, repeats, time_budget, blas_threads):
+    """Time one kernel; return ``(records, retimed)``: None (not tried), True (kept) or False (no steadier).
+
+    A BLAS kernel (``numpy``, ``numpy_gemm``) timed with several BLAS threads whose timings come out
+    flagged is timed again with one BLAS thread, and that timing is kept if fewer are flagged: on a
+    busy 2-core machine two BLAS threads fight the other processes for the cores (the issue's
+    ``numpy`` at 159 us for n=100 then 32 ms for n=200, against a smooth 562 us and 271 us
+    with one thread).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from ..kernels.registry import KERNELS
+    from .compare import compare_kernels, retime_unreliable
+
+    def timed():
+        return compare_kernels(X, mu, pi, sizes=sizes, kernels=[kernel], repeats=repeats, time_budget=time_budget)
+
+    records = timed()
+    if (blas_threads or 1) <= 1 or KERNELS[kernel].family != "numpy" or not any(r["warning"] for r in records):
+        return records, None
+
+    def one_blas_thread():
+        with threadpool_limits(limits=1, user_api="blas"):
+            return timed()
+
+    return retime_unreliable(records, kernel, one_blas_thread)
 
 
 def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_budget, threads, random_state, out):
@@ -236,7 +286,7 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
 
     from ..kernels.registry import E_STEPS, TEACHING_KERNELS
     from .compare import (
-        compare_kernels,
+        algorithm_switches,
         flag_unreliable,
         format_comparison,
         records_to_csv,
@@ -246,7 +296,8 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
 
     X = data.X
     if sizes[-1] > X.shape[0]:
-        raise CLIError(f"--sizes {sizes[-1]} is more than the {X.shape[0]} rows of the data")
+        raise CLIError(f"--sizes {sizes[-1]} is more than the {X.shape[0]} rows of {data.name}: pass --sizes up to "
+                       f"{X.shape[0]}, or other data (--mnist-dir, --data digits|synthetic, --npy, --npz, --csv)")
     kernels = list(E_STEPS) if kernels is None else kernels
     rng = np.random.default_rng(random_state)
     mu = rng.uniform(0.25, 0.75, size=(n_components, X.shape[1]))
@@ -262,10 +313,14 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
               f"{repeats} calls after a warm-up call; {_threads(n_threads, 'Numba')}, "
               f"{_threads(blas_label, 'BLAS')}; "
               f"CPU: {cpu_name()}", flush=True)
+        retimed, steadier_not = [], []
         for kernel in kernels:  # one kernel at a time, so progress can be shown
             start = time.perf_counter()
-            records += compare_kernels(X, mu, pi, sizes=sizes, kernels=[kernel], repeats=repeats,
-                                       time_budget=time_budget)
+            timed, again = _time_kernel(X, mu, pi, kernel, sizes=sizes, repeats=repeats, time_budget=time_budget,
+                                        blas_threads=None if threads is not None else blas_threads)
+            records += timed
+            retimed += [kernel] if again else []
+            steadier_not += [kernel] if again is False else []
             _note(f"timed {kernel} ({time.perf_counter() - start:.1f} s)")
         underflow = underflow_check(X, kernels=kernels, n_components=n_components, n_rows=min(100, X.shape[0]),
                                     random_state=random_state)
@@ -275,12 +330,20 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
         listed = ", ".join(f"{r['kernel']} n={r['n']}" for r in flagged[:4]) + (", ..." if len(flagged) > 4 else "")
         _note(f"warning: {len(flagged)} of {sum(1 for r in records if r['seconds'])} timings look unreliable "
               f"(a busy machine?): {listed}; marked ! in the table")
+    if retimed:
+        print(f"BLAS: {', '.join(retimed)} timed with 1 BLAS thread: with {blas_threads} "
+              f"{'its' if len(retimed) == 1 else 'their'} timings were unreliable (BLAS threads fighting other "
+              "processes for the cores); --threads N sets both pools")
+    if steadier_not:
+        print(f"BLAS: {', '.join(steadier_not)} timed again with 1 BLAS thread, no steadier: the {blas_threads}-thread "
+              "timings are kept (the machine is busy whatever the threads)")
     print()
     print(format_comparison(records, time_budget=time_budget, underflow=underflow))
 
     meta = {"data": data.description, "n_features": int(X.shape[1]), "n_components": n_components,
             "mu": f"U(0.25, 0.75), seed {random_state}", "repeats": repeats, "time_budget_s": time_budget,
-            "numba_threads": n_threads, "blas_threads": blas_threads, "threading_layer": threading_layer(),
+            "numba_threads": n_threads, "blas_threads": blas_threads, "blas_threads_1_for": retimed,
+            "threading_layer": threading_layer(),
             "cpu": cpu_name(),
             "versions": versions(), "teaching_kernels": list(TEACHING_KERNELS),
             "warnings": [f"{r['kernel']} n={r['n']}: {r['warning']}" for r in flagged]}
@@ -293,11 +356,14 @@ def _compare_and_report(data, *, sizes, kernels, n_components, repeats, time_bud
     from .plotting import MissingMatplotlib, plot_runtimes
 
     underflowing = [r["kernel"] for r in underflow if r["nan_rows"]]
+    blas_note = f" ({', '.join(retimed)}: 1, re-timed)" if retimed else ""
     try:
         with atomic_write(out / "compare.png") as fh:
             plot_runtimes(records, fh, teaching=TEACHING_KERNELS, underflowing=underflowing,
-                          title=f"E-step runtime, K={n_components}, D={X.shape[1]}: {data.name}"
-                                f"\n{cpu_name()}, {n_threads} threads (dashed: teaching kernels)")
+                          switches=algorithm_switches(records),
+                          title=f"E-step runtime, K={n_components}, D={X.shape[1]}: {data.name}\n{cpu_name()}, "
+                                f"{_threads(n_threads, 'Numba')}, {_threads(blas_label, 'BLAS')}{blas_note}; "
+                                f"median of {repeats}")
         written.append(out / "compare.png")
     except MissingMatplotlib as exc:
         _note(f"note: no compare.png: {exc}")

@@ -25,6 +25,7 @@ class Dataset(NamedTuple):
     image_shape: tuple | None
     description: str
     name: str
+    columns: tuple | None = None  # names of the columns, from a CSV header
 
 
 def _square_shape(n_features):
@@ -142,8 +143,9 @@ def load_data(args):
         X, info, where = _load_csv(args)
         X = _drop_columns(X, drop, args.csv)
         missing = int(np.isnan(X).sum())
+        names = None if info.header is None else tuple(np.delete(np.asarray(info.header, dtype=object), drop or []))
         data = Dataset(_binary(X, args.csv, args.threshold, where), None, None,
-                       f"{args.csv} {X.shape}, {missing} missing cells", Path(args.csv).name)
+                       f"{args.csv} {X.shape}, {missing} missing cells", Path(args.csv).name, names)
     elif datasets.mnist_dir_from_env(existing=False):  # a folder named there but missing is an error
         data = load_mnist_folder(datasets.mnist_dir_from_env(existing=False), args.split, args.threshold)
     else:

@@ -147,6 +147,15 @@ def _kernels(text):
     return names
 
 
+def _production_kernel(text):
+    """``auto`` or a production kernel: checked here, before any data are read."""
+    if text == "auto" or text in PRODUCTION_KERNEL_NAMES:
+        return text
+    what = "a teaching kernel (compare times it; the estimator does not run it)" if text in KERNEL_NAMES \
+        else "not a kernel"
+    raise argparse.ArgumentTypeError(f"{text!r} is {what}; choose auto or one of {', '.join(PRODUCTION_KERNEL_NAMES)}")
+
+
 def _k_range(text):
     """``"1-10"`` (inclusive), ``"2,4,8"`` or ``"5"``."""
     try:
@@ -184,24 +193,29 @@ def _add_data_source(p):
     one = src.add_mutually_exclusive_group()
     one.add_argument("--mnist-dir", metavar="DIR",
                      help="folder with the four MNIST IDX files, gzipped or not")
-    one.add_argument("--npy", metavar="FILE", help=".npy array (n, d) of 0/1, or (n, h, w) images")
-    one.add_argument("--npz", metavar="FILE",
-                     help=".npz archive: data in X (or data, x, or its only array), labels in y/labels/target")
-    one.add_argument("--csv", metavar="FILE",
-                     help="CSV of 0/1; empty cells, NA, NaN and ? are missing values; a first line of names "
-                          "followed by numbers is a header (skipped, and said so)")
+    _add_files(src, one, missing="empty cells, NA, NaN and ? are missing values")
     one.add_argument("--digits", action="store_true",
                      help="scikit-learn's bundled 8x8 digits (1797 images), binarised at 8 of 16")
     src.add_argument("--split", choices=("train", "test"), default="train",
                      help="MNIST split (default: %(default)s)")
     src.add_argument("--threshold", type=_threshold, metavar="T", help=THRESHOLD_HELP)
+    src.add_argument("--n-samples", type=_int_at_least(1), metavar="N", help="use only the first N rows")
+
+
+def _add_files(src, one, missing):
+    """``--npy``, ``--npz``, ``--csv`` (in the exclusive group ``one``), ``--delimiter`` and ``--drop-columns``."""
+    one.add_argument("--npy", metavar="FILE", help=".npy array (n, d) of 0/1, or (n, h, w) images")
+    one.add_argument("--npz", metavar="FILE",
+                     help=".npz archive: data in X (or data, x, or its only array), labels in y/labels/target")
+    one.add_argument("--csv", metavar="FILE",
+                     help=f"CSV of 0/1; {missing}; a first line of names followed by numbers is a header "
+                          "(skipped, and said so; its names label the class profiles)")
     src.add_argument("--delimiter", type=_delimiter, metavar="C",
                      help="CSV cell separator, one character; \\t for a tab (default: guessed from the first "
                           "lines among , ; tab |)")
     src.add_argument("--drop-columns", type=_columns, metavar="LIST",
                      help="columns to drop before anything else (an id column, say), 1-based as in cut -f: "
                           "1 or 1,3 or 2-4")
-    src.add_argument("--n-samples", type=_int_at_least(1), metavar="N", help="use only the first N rows")
 
 
 def _add_em_options(p, max_iter=100):
@@ -213,7 +227,7 @@ def _add_em_options(p, max_iter=100):
                    help="relative convergence threshold on the objective (default: %(default)s)")
     p.add_argument("--alpha", type=_non_negative_float, default=0.5,
                    help="prior strength on the means, towards the column means (default: %(default)s)")
-    p.add_argument("--kernel", default="auto", metavar="NAME",
+    p.add_argument("--kernel", type=_production_kernel, default="auto", metavar="NAME",
                    help=f"E-step of the estimator: auto or a production kernel of the registry "
                         f"({', '.join(PRODUCTION_KERNEL_NAMES)}; default: auto)")
     p.add_argument("--random-state", type=int, default=0, metavar="SEED",
@@ -228,19 +242,21 @@ def build_parser():
                      description="Bernoulli mixture models by EM, with the E-step written as Python loops, "
                                  "NumPy and Numba: compare them, fit a model, choose K.",
                      epilog=EPILOG)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    _add_global_flags(parser, __version__, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("compare", help="time every E-step kernel over a size ladder (the article's experiment)",
                        description="Time every E-step kernel of the registry on the first n rows for each n, "
                                    "check each against the stable kernel, mark teaching kernels that "
                                    "underflow; print a table, write compare.png, compare.json and compare.csv.")
-    src = p.add_argument_group("data (default: --mnist-dir, else $BMM_NUMBA_MNIST_DIR, else synthetic)")
-    src.add_argument("--mnist-dir", metavar="DIR", help="folder with the MNIST IDX files (the article's data)")
-    src.add_argument("--data", choices=("digits", "synthetic"),
+    src = p.add_argument_group("data (choose one of --mnist-dir, --data, --npy, --npz, --csv; default: "
+                               "$BMM_NUMBA_MNIST_DIR, else synthetic)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--mnist-dir", metavar="DIR", help="folder with the MNIST IDX files (the article's data)")
+    one.add_argument("--data", choices=("digits", "synthetic"),
                      help="digits: sklearn's 8x8 digits, binarised (D=64); synthetic: generated "
                           "MNIST-shaped rows (D=784, 13%% ones)")
+    _add_files(src, one, missing="no missing cells (the E-step kernels take complete rows)")
     src.add_argument("--split", choices=("train", "test"), default="train", help="MNIST split (default: %(default)s)")
     src.add_argument("--threshold", type=_threshold, metavar="T", help=THRESHOLD_RULE + ")")
     p.add_argument("--sizes", type=_sizes, default=list(ARTICLE_SIZES), metavar="N,N,...",
@@ -294,7 +310,15 @@ def build_parser():
     sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
                    description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
                                "thread count, the CPU and the compiled-kernel cache directory.")
+    for p in sub.choices.values():  # after the subcommand too: bmm-numba fit --digits --debug
+        _add_global_flags(p, __version__, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_flags(p, version, default):
+    """``--version`` and ``--debug``; a subcommand's ``--debug`` defaults to SUPPRESS, keeping the main one's."""
+    p.add_argument("--version", action="version", version=f"{PROG} {version}")
+    p.add_argument("--debug", action="store_true", default=default, help="show the full traceback on errors")
 
 
 # ----------------------------------------------------------------------------------------------

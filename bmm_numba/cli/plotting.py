@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_runtimes", "plot_means", "plot_selection", "MissingMatplotlib"]
+__all__ = ["plot_runtimes", "plot_means", "plot_selection", "plot_profiles", "profile_columns", "MissingMatplotlib",
+           "PROFILE_MAX_COLUMNS"]
 
 DPI = 100
 
@@ -43,8 +44,13 @@ def _save(fig, file):
     return int(round(width)), int(round(height))
 
 
-def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=()):
+def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=(), switches=()):
     """Runtime against n, one line per kernel, on log-log axes (the article's figures in one).
+
+    A timing flagged unreliable (a record's ``warning``: see
+    :func:`bmm_numba.cli.compare.flag_unreliable`) is drawn as a hollow marker and the segments
+    that touch it faint, so that a cliff made by a busy machine is not read as the kernel's; a
+    kernel's known algorithm switch is a dotted vertical line.
 
     Parameters
     ----------
@@ -53,37 +59,66 @@ def plot_runtimes(records, file, *, title=None, teaching=(), underflowing=()):
     file : str, path-like or binary file object
     title : str, optional
     teaching : sequence of str
-        Kernels drawn dashed (the faithful teaching kernels).
+        Kernels drawn dashed, "(teaching)" in the legend (the faithful teaching kernels).
     underflowing : sequence of str
         Kernels whose legend entry says they return NaN on sharp parameters.
+    switches : sequence of (str, int)
+        ``(kernel, rows)``: the kernel changes algorithm at ``rows`` rows
+        (:func:`bmm_numba.cli.compare.algorithm_switches`).
 
     Returns
     -------
     size : (int, int)
         Width and height of the PNG in pixels (1000 x 500).
     """
+    from matplotlib.lines import Line2D
+
     fig, ax = _axes(10, 5)
     kernels = list(dict.fromkeys(r["kernel"] for r in records))
     markers = "osD^v<>ph*"
+    any_flagged, handles, labels = False, [], []
     for i, kernel in enumerate(kernels):
-        points = [(r["n"], r["seconds"]) for r in records if r["kernel"] == kernel and r["seconds"]]
-        if not points:
+        timed = [r for r in records if r["kernel"] == kernel and r["seconds"]]
+        if not timed:
             continue
-        n, seconds = np.array(points).T
-        label = kernel
+        n = np.array([r["n"] for r in timed], dtype=float)
+        seconds = np.array([r["seconds"] for r in timed])
+        flagged = np.array([bool(r.get("warning")) for r in timed])
+        any_flagged |= bool(flagged.any())
+        label = kernel + (" (teaching)" if kernel in teaching else "")
         if kernel in underflowing:
             label += " (NaN on sharp params)"
-        ax.loglog(n, seconds, marker=markers[i % len(markers)], markersize=4,
-                  linestyle="--" if kernel in teaching else "-", label=label)
+        marker, linestyle = markers[i % len(markers)], "--" if kernel in teaching else "-"
+        # segments that touch an unreliable point are drawn faint: a busy machine's cliff is not the kernel's
+        (line,) = ax.loglog(n, np.where(flagged, np.nan, seconds), linestyle=linestyle)
+        colour = line.get_color()
+        if flagged.any():
+            ax.loglog(n, seconds, linestyle=linestyle, color=colour, alpha=0.35)
+        handles.append(Line2D([], [], color=colour, linestyle=linestyle, marker=marker, markersize=5))
+        labels.append(label)
+        ax.loglog(n[~flagged], seconds[~flagged], marker=marker, markersize=5, linestyle="none", color=colour)
+        ax.loglog(n[flagged], seconds[flagged], marker=marker, markersize=7, linestyle="none", color=colour,
+                  markerfacecolor="white", markeredgewidth=1.3)
         skipped = [r["n"] for r in records if r["kernel"] == kernel and r["seconds"] is None]
         if skipped:  # say where the line stops and why
             ax.annotate("skipped", (n[-1], seconds[-1]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7, color=ax.lines[-1].get_color())
+                        fontsize=7, color=colour)
+    for kernel, rows in switches:
+        ax.axvline(rows, color="0.4", linestyle=":", linewidth=1.0)
+        ax.annotate(f"{kernel}: table kernel from n={rows}", (rows, 1.0), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(3, -10), fontsize=7, color="0.3")
+    if any_flagged:
+        handles.append(Line2D([], [], marker="o", linestyle="none", color="0.3", markerfacecolor="white",
+                              markersize=7, markeredgewidth=1.3))
+        labels.append("hollow: unreliable timing\n(marked ! in the table)")
+    if switches:
+        handles.append(Line2D([], [], linestyle=":", color="0.4"))
+        labels.append("algorithm switch")
     ax.set_xlabel("n (rows in the E-step)")
     ax.set_ylabel("seconds per E-step (median)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    ax.set_title(title or "E-step runtime against n (dashed: teaching kernels)", fontsize=10)
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.set_title(title or "E-step runtime against n", fontsize=10)
     return _save(fig, file)
 
 
@@ -176,4 +211,75 @@ def plot_selection(table, file, *, title=None):
     axes[-1].set_xlabel("K (number of components)")
     axes[-1].set_xticks(K)
     fig.suptitle(title or "Model selection: information criteria against K (lower is better)", fontsize=10)
+    return _save(fig, file)
+
+
+#: Columns drawn by :func:`plot_profiles`; beyond, the columns where the classes differ most.
+PROFILE_MAX_COLUMNS = 40
+
+
+def profile_columns(means, max_columns=PROFILE_MAX_COLUMNS):
+    """Return the columns a profile shows: all up to ``max_columns``, else those the classes split most.
+
+    A column's split is its largest class probability minus its smallest; the kept columns stay
+    in file order.
+    """
+    means = np.asarray(means, dtype=float)
+    if means.shape[1] <= max_columns:
+        return np.arange(means.shape[1])
+    split = means.max(axis=0) - means.min(axis=0)
+    return np.sort(np.argsort(-split, kind="stable")[:max_columns])
+
+
+def plot_profiles(means, weights, file, *, columns=None, title=None, max_columns=PROFILE_MAX_COLUMNS):
+    """Class profiles: each class's probability of a 1 per column, one line per class, heaviest first.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features)
+        Bernoulli means in [0, 1].
+    weights : ndarray of shape (n_components,)
+    file : str, path-like or binary file object
+    columns : sequence of str, optional
+        Column names (a CSV header); default ``"1"`` ... ``"D"`` (1-based, as ``--drop-columns``).
+    title : str, optional
+    max_columns : int, default=PROFILE_MAX_COLUMNS
+        Beyond this many columns only those where the classes differ most are drawn
+        (:func:`profile_columns`), and the title says so.
+
+    Returns
+    -------
+    size : (int, int)
+        Width and height of the PNG in pixels.
+    """
+    means = np.asarray(means, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    K, D = means.shape
+    names = [str(j + 1) for j in range(D)] if columns is None else [str(c) for c in columns]
+    if len(names) != D:
+        raise ValueError(f"{len(names)} column names for {D} columns")
+    shown = profile_columns(means, max_columns)
+    longest = max(len(names[j]) for j in shown)
+    label_inches = min(longest, 40) * 0.075  # rotated labels: room below the axes
+    fig, ax = _axes(max(8.0, 0.32 * len(shown) + 3.5), 4.0 + label_inches)
+    x = np.arange(len(shown))
+    colours = [f"C{k % 10}" for k in range(K)]
+    markers = "osD^v<>ph*"
+    for rank, k in enumerate(np.argsort(-weights, kind="stable")):
+        ax.plot(x, means[k, shown], marker=markers[(rank // 10) % len(markers)], markersize=5,
+                color=colours[rank % 10], linestyle="-" if rank < 10 else "--", linewidth=1.4,
+                label=f"class {k} ({weights[k]:.0%})")
+    ax.set_xticks(x)
+    ax.set_xticklabels([names[j] if len(names[j]) <= 40 else names[j][:39] + "…" for j in shown],
+                       rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xlim(-0.5, len(shown) - 0.5)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("probability of a 1 in the class")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              title="class (weight)", title_fontsize=8)
+    text = title or f"Class profiles, K={K}"
+    if len(shown) < D:
+        text += f"\nthe {len(shown)} of {D} columns where the classes differ most"
+    ax.set_title(text, fontsize=10)
     return _save(fig, file)
