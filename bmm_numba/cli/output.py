@@ -132,6 +132,9 @@ class FitProgress(ProgressMonitor):
     summary line per start, never a carriage return.  Re-seeded components get a line of their own.
     """
 
+    #: The bar hears of every 10 iterations (:attr:`ProgressMonitor.report_every`).
+    report_every = 10
+
     def __init__(self, n_init, max_iter, stream=None, width=30, interval=10.0, clock=time.perf_counter):
         self.n_init, self.max_iter, self.width, self.interval = n_init, max_iter, width, interval
         self.stream = sys.stderr if stream is None else stream

@@ -12,7 +12,15 @@ __all__ = ["ProgressMonitor", "VerbosePrinter"]
 
 
 class ProgressMonitor:
-    """Hooks the EM loop calls; every method does nothing here (a silent fit)."""
+    """Hooks the EM loop calls; every method does nothing here (a silent fit).
+
+    The iterations run in segments (compiled for small data) whose objectives are reported when
+    the segment returns: :attr:`report_every` makes a segment return after that many iterations
+    (0: only when it ends), for monitors that show progress while a fit runs.
+    """
+
+    #: Iterations after which a running segment returns so the monitor hears of them (0: at its end).
+    report_every = 0
 
     def start(self, init, n_init):
         """Start ``init`` (0-based) of ``n_init`` begins (before its initialisation)."""
@@ -47,6 +55,8 @@ class VerbosePrinter(ProgressMonitor):
     def __init__(self, verbose, interval):
         self.verbose, self.interval = verbose, interval
         self._printed_at = 0.0
+        # every 10 iterations: SQUAREM starts afresh after each return (a cycle is 2 iterations)
+        self.report_every = 10 if verbose >= 2 else 0
 
     def start(self, init, n_init):
         """Print ``Initialization i``."""
