@@ -215,3 +215,24 @@ def test_start_objectives_and_the_not_replicated_warning():
 def test_accelerate_is_validated():
     with pytest.raises(ValueError, match="accelerate must be one of"):
         BernoulliMixture(2, accelerate="fast").fit(np.eye(4))
+
+
+@pytest.mark.parametrize("form", ["dense", "missing"])
+def test_passes_over_repeated_patterns_give_the_fit_of_every_row(form, monkeypatch):
+    from bmm_numba.datasets import load_lca
+    from bmm_numba.em import data as mixture_data
+
+    X, _ = load_lca("carcinoma")
+    X = X.astype(float)
+    if form == "missing":
+        X[::9, 2] = np.nan
+    w = np.random.default_rng(0).choice([0.0, 1.0, 2.5], size=len(X))
+    assert encode(X).patterns is not None  # 118 rows, about 20 patterns
+    params = {"n_components": 3, "alpha": 0.0, "n_init": 3, "tol": 1e-10, "max_iter": 5000, "random_state": 0}
+    by_pattern = BernoulliMixture(**params).fit(X, sample_weight=w)
+    monkeypatch.setattr(mixture_data, "PATTERN_MAX_SHARE", 0.0)
+    assert encode(X).patterns is None
+    by_row = BernoulliMixture(**params).fit(X, sample_weight=w)
+    assert by_pattern.lower_bound_ == pytest.approx(by_row.lower_bound_, rel=1e-9)
+    assert_allclose(by_pattern.means_, by_row.means_, atol=1e-4)  # the same optimum, reached apart
+    assert_allclose(by_pattern.predict_proba(X), by_row.predict_proba(X), atol=1e-4)

@@ -22,7 +22,12 @@ from ..kernels.table.e_step import build_row_index
 from ..kernels.table.layout import padded_components
 from ..kernels.validation import not_binary_error
 
-__all__ = ["MixtureData", "encode"]
+__all__ = ["MixtureData", "encode", "PATTERN_MAX_FEATURES", "PATTERN_MAX_SHARE"]
+
+#: Rows wider than this are never compared for repeats (:attr:`MixtureData.patterns`).
+PATTERN_MAX_FEATURES = 256
+#: Distinct rows must be at most this share of all rows for passes over patterns.
+PATTERN_MAX_SHARE = 0.5
 
 
 class MixtureData:
@@ -39,7 +44,7 @@ class MixtureData:
         self.kind = kind
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self._csr = self._csc = self._packed = self._rows = self._lists = None
+        self._csr = self._csc = self._packed = self._rows = self._lists = self._patterns = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
@@ -84,6 +89,30 @@ class MixtureData:
         if self._lists is None:
             self._lists = row_lists(self.X, self.kind, _missing.MISSING)
         return self._lists
+
+    @property
+    def patterns(self):
+        """``(lists, inverse)`` of the distinct rows (dense and missing kinds), or None where few repeat.
+
+        Latent-class data repeat their response patterns (carcinoma: 118 rows, 20 patterns): a
+        pass over the distinct rows with summed weights gives the same sums up to rounding at a
+        fraction of the work.  None for sparse data, for rows wider than
+        :data:`PATTERN_MAX_FEATURES` cells, and where distinct rows are more than
+        :data:`PATTERN_MAX_SHARE` of all (the pass would save little).
+        """
+        if self._patterns is None:
+            self._patterns = False
+            if self.kind != "sparse" and self.n_features <= PATTERN_MAX_FEATURES:
+                rows = np.ascontiguousarray(self.X).view(np.dtype((np.void, self.n_features))).ravel()
+                _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+                if first.size <= PATTERN_MAX_SHARE * self.n_samples:
+                    # the distinct rows in order of first appearance, so the result never depends on sorting
+                    order = np.argsort(first, kind="stable")
+                    rank = np.empty_like(order)
+                    rank[order] = np.arange(order.size)
+                    unique = np.ascontiguousarray(self.X[first[order]])
+                    self._patterns = (row_lists(unique, self.kind, _missing.MISSING), rank[inverse.ravel()])
+        return self._patterns or None
 
     @property
     def packed(self):

@@ -75,6 +75,7 @@ class InMemorySource:
         self.n_samples = data.n_samples
         self.weight = float(w.sum())
         self._prior_mean = None
+        self._pattern_weights = None
 
     @property
     def prior_mean(self):
@@ -85,16 +86,22 @@ class InMemorySource:
         return self._prior_mean
 
     def row_lists(self, n_components):
-        """The data's :class:`~bmm_numba.kernels.row_lists.RowLists` where the compiled EM run takes them, else None.
+        """``(lists, weights)`` for the compiled EM run, or None where it does not take these data.
 
         Compiled backends only, and only for passes under :data:`COMPILED_RUN_MAX_WORK` steps.
+        Where rows repeat (:attr:`~bmm_numba.em.data.MixtureData.patterns`), the lists of the
+        distinct rows with their summed weights.
         """
         if not self.backend.compiled:
             return None
         lists = self.data.lists
         if (lists.ones.size + lists.missing.size) * n_components >= COMPILED_RUN_MAX_WORK:
             return None
-        return lists
+        if self._pattern_weights is None:
+            patterns = self.data.patterns
+            self._pattern_weights = (lists, self.w) if patterns is None else (
+                patterns[0], np.bincount(patterns[1], weights=self.w, minlength=patterns[1].max() + 1))
+        return self._pattern_weights
 
     def statistics(self, mu, pi):
         """Fused E-step and statistics (:meth:`Backend.em_statistics`)."""
@@ -199,7 +206,8 @@ def _run_segment(source_map, mu, pi, **settings):
     lists = source.row_lists(len(pi)) if hasattr(source, "row_lists") else None
     if lists is None:
         return em_run.interpreted_run(_source_em_map, source_map, mu, pi, **settings)
-    return em_run.compiled_run(lists, source.w, m, alpha, prior_constant(alpha, m, len(pi)), source.weight,
+    lists, w = lists
+    return em_run.compiled_run(lists, w, m, alpha, prior_constant(alpha, m, len(pi)), source.weight,
                                MIN_MASS * source.weight / source.n_samples, mu, pi, **settings)
 
 
@@ -321,7 +329,7 @@ def fit_workers(source, n_components, n_tasks):
     return concurrent_workers(n_tasks, 0)
 
 
-def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_ITER, accelerate="squarem"):
+def short_em(source, draw, *, alpha, n_starts=None, n_iter=None, accelerate="squarem"):
     """Return the "short EM" start: the best of ``n_starts`` draws after ``n_iter`` EM passes each.
 
     Parameters
@@ -331,7 +339,7 @@ def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_I
         ``draw() -> (mu, pi)``, one random start.  Called ``n_starts`` times first (in order),
         then the runs go side by side where :func:`fit_workers` allows.
     alpha : float
-    n_starts, n_iter : int
+    n_starts, n_iter : int, default SHORT_EM_STARTS, SHORT_EM_ITER
     accelerate : str
 
     Returns
@@ -341,6 +349,8 @@ def short_em(source, draw, *, alpha, n_starts=SHORT_EM_STARTS, n_iter=SHORT_EM_I
         The parameters of the run with the highest objective (no component dropped: a short run
         re-seeds every collapse, the full run that follows decides on drops).
     """
+    n_starts = SHORT_EM_STARTS if n_starts is None else n_starts
+    n_iter = SHORT_EM_ITER if n_iter is None else n_iter
     starts = [draw() for _ in range(n_starts)]
 
     def run(start):
