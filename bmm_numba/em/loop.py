@@ -448,7 +448,7 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
         When the best start did not converge.
     UserWarning
         When the best start dropped components (the data do not support ``n_components``), and
-        when ``n_starts > 1`` and only one start reached the best objective.
+        when ``n_starts > 1`` and only one start reached the best objective (the best converged).
     """
     workers = fit_workers(source, n_components, n_starts) if n_components and n_starts > 1 else 1
     # side by side, every start's draws first (in start order); one after another, each when it runs
@@ -495,7 +495,7 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
         )
     top = best["lower_bound"]
     reached = sum(value >= top - REPLICATED * max(1.0, abs(top)) for value in best["start_objectives"])
-    if n_starts > 1 and reached == 1:
+    if n_starts > 1 and reached == 1 and best["converged"]:  # unconverged: the ConvergenceWarning says enough
         warnings.warn(
             f"The best objective ({top:.6g}) was reached by 1 of {n_starts} starts only (not replicated): "
             "it may be a local optimum found by chance, or the others may be. Increase n_init (Mplus "
