@@ -250,10 +250,9 @@ def plot_profiles(means, weights, file, *, columns=None, title=None, max_columns
     Returns
     -------
     size : (int, int)
-        Width and height of the PNG in pixels.
+        The PNG's width and height, pixels.
     """
-    means = np.asarray(means, dtype=float)
-    weights = np.asarray(weights, dtype=float)
+    means, weights = np.asarray(means, dtype=float), np.asarray(weights, dtype=float)
     K, D = means.shape
     names = [str(j + 1) for j in range(D)] if columns is None else [str(c) for c in columns]
     if len(names) != D:
