@@ -294,7 +294,7 @@ def parse(argv):
     parser.add_argument("--out", default="docs/benchmarks")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 300 rows; sets --seeds and --stepmix-seeds to 0, --select-K to 2-4, "
-                        "--tiny-repeats to 3")
+                        "--tiny-repeats to 3, --lca-data to gen_150x4_K3")
     parser.add_argument("--allow-openblas-env", action="store_true",
                         help=f"run even when {' or '.join(OPENBLAS_VARS)} is set (recorded in the JSON)")
     args = parser.parse_args(argv)
@@ -303,7 +303,7 @@ def parse(argv):
         args.seeds, args.stepmix_seeds, args.select_K, args.tiny_repeats = "0", "0", "2-4", 3
         args.iteration_repeats = 1
         args.data = args.data or "digits,mnist_test"
-        args.lca_data = "values"
+        args.lca_data = "gen_150x4_K3"
         args.select_data = "digits" if args.select_data == "mnist_test" and not args.mnist_dir else args.select_data
     args.data = args.data or ",".join(DATA)
     args.given = dict(vars(args))  # the settings in force, as strings, for the record
