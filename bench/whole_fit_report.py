@@ -67,7 +67,25 @@ def _max(rows, key):
     return max(values) if values else float("nan")
 
 
-def _whole(rows, accelerate):
+def _g(value, spec=".2g"):
+    """``value`` formatted, or a dash for NaN (not measured: older records)."""
+    return format(value, spec) if value == value else "–"
+
+
+def whole_summary(result):
+    """``[(data, K, bmm seconds, StepMix seconds)]`` of the ``whole`` panel: medians, the default ``accelerate``."""
+    rows, accelerate = result["panels"].get("whole", []), result["settings"].get("accelerate")
+    K = result["settings"]["K"]
+    out = []
+    for name in dict.fromkeys(r["data"] for r in rows):
+        mine = [r for r in rows if r["data"] == name]
+        out.append((name, mine[0].get("K", K.get(name) if isinstance(K, dict) else K),
+                    median(_default_rows(mine, accelerate), "seconds"),
+                    median([r for r in mine if r["side"] == "stepmix"], "seconds")))
+    return out
+
+
+def _whole(rows, accelerate, K_setting=None):
     lines = ["Whole default fit: median seconds (number of fits), median iterations (the estimator's after its "
              "start, whose short EM the split panel times), mean log-likelihood `score(X)` (the plain likelihood on "
              "both sides), and the largest *gap* over the estimator's fits: how far below the fixed point of its own "
@@ -79,9 +97,9 @@ def _whole(rows, accelerate):
         b = _default_rows([r for r in rows if r["data"] == name], accelerate)
         s = [r for r in rows if r["data"] == name and r["side"] == "stepmix"]
         tb, ts = median(b, "seconds"), median(s, "seconds")
-        K = b[0].get("K", "")
+        K = b[0].get("K", K_setting.get(name, "") if isinstance(K_setting, dict) else K_setting)
         lines.append(f"| {name} | {b[0]['n']} x {b[0]['d']} | {K} | {tb:.3g} ({len(b)}) | {median(b, 'n_iter'):g} | "
-                     f"{median(b, 'log_likelihood'):.3f} | {_max(b, 'gap'):.2g} | {ts:.3g} ({len(s)}) | "
+                     f"{median(b, 'log_likelihood'):.3f} | {_g(_max(b, 'gap'))} | {ts:.3g} ({len(s)}) | "
                      f"{median(s, 'n_iter'):g} | {median(s, 'log_likelihood'):.3f} | {_ratio(ts, tb)} |")
     return lines
 
@@ -101,7 +119,7 @@ def _whole_schemes(rows):
             b = [r for r in rows if r["data"] == name and r["side"] == "bmm" and r.get("accelerate") == scheme]
             total = [{"t": r["seconds"] + r.get("gap_seconds", float("nan"))} for r in b]
             lines.append(f"| {name} | {scheme} | {median(b, 'seconds'):.3g} | {median(b, 'n_iter'):g} / "
-                         f"{median(b, 'n_passes'):g} | {_max(b, 'gap'):.2g} | {median(total, 't'):.3g} |")
+                         f"{median(b, 'n_passes'):g} | {_g(_max(b, 'gap'))} | {_g(median(total, 't'), '.3g')} |")
     return lines
 
 
@@ -223,7 +241,7 @@ def markdown(result):
              *_stepmix_note(result["settings"]), ""]
     panels = result["panels"]
     accelerate = result["settings"].get("accelerate")
-    tables = [_whole(panels["whole"], accelerate)] if panels.get("whole") else []
+    tables = [_whole(panels["whole"], accelerate, result["settings"].get("K"))] if panels.get("whole") else []
     tables += [_whole_schemes(panels["whole"])] if len(_schemes(panels.get("whole", []))) > 1 else []
     tables += [_lca(panels["lca"], accelerate)] if panels.get("lca") else []
     tables += [_split(panels["split"])] if panels.get("split") else []
