@@ -67,12 +67,12 @@ def load_problem(name):
 
 def fit_lca_bmm(X, K, seed, accelerate):
     """Time the estimator's maximum-likelihood fit with 20 starts to 1e-10; return its row."""
-    model = BernoulliMixture(K, alpha=0.0, n_init=N_INIT, tol=TOL, max_iter=MAX_ITER, accelerate=accelerate,
-                             random_state=seed)
+    params = {"accelerate": accelerate} if accelerate else {}  # None: an estimator without the parameter
+    model = BernoulliMixture(K, alpha=0.0, n_init=N_INIT, tol=TOL, max_iter=MAX_ITER, random_state=seed, **params)
     start = perf_counter()
     quiet(model.fit, X)
     seconds = perf_counter() - start
-    return {"seconds": seconds, "n_iter": int(model.n_iter_), "n_passes": int(model.n_passes_),
+    return {"seconds": seconds, "n_iter": int(model.n_iter_), "n_passes": int(getattr(model, "n_passes_", -1)),
             "converged": bool(model.converged_), "total_log_likelihood": float(model.score(X)) * X.shape[0],
             "n_components": int(model.n_components_)}
 

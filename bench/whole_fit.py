@@ -277,8 +277,8 @@ def parse(argv):
     parser.add_argument("--seeds", default="0-4", help="bmm seeds; per data set: '0,1,2;mnist_train=0'")
     parser.add_argument("--stepmix-seeds", default="0-4", help="StepMix seeds, as --seeds")
     parser.add_argument("--accelerate", default=",".join(ACCELERATIONS),
-                        help="the estimator's accelerate values timed in the whole and lca panels (its default "
-                        "first is best: the whole panel's ratio uses the default's rows)")
+                        help="the estimator's accelerate values to time in the whole and lca panels (the ratios "
+                        "to StepMix use the estimator's default's rows)")
     parser.add_argument("--no-gap", dest="gap", action="store_false",
                         help="skip running each whole-panel fit on to its fixed point")
     parser.add_argument("--lca-data", default=",".join(LCA_DATA), help=f"any of {','.join(LCA_DATA)}")

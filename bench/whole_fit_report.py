@@ -99,8 +99,8 @@ def _whole(rows, accelerate, K_setting=None):
         tb, ts = median(b, "seconds"), median(s, "seconds")
         K = b[0].get("K", K_setting.get(name, "") if isinstance(K_setting, dict) else K_setting)
         lines.append(f"| {name} | {b[0]['n']} x {b[0]['d']} | {K} | {tb:.3g} ({len(b)}) | {median(b, 'n_iter'):g} | "
-                     f"{median(b, 'log_likelihood'):.3f} | {_g(_max(b, 'gap'))} | {ts:.3g} ({len(s)}) | "
-                     f"{median(s, 'n_iter'):g} | {median(s, 'log_likelihood'):.3f} | {_ratio(ts, tb)} |")
+                     f"{median(b, 'log_likelihood'):.3f} | {_g(_max(b, 'gap'))} | {_g(ts, '.3g')} ({len(s)}) | "
+                     f"{_g(median(s, 'n_iter'), 'g')} | {_g(median(s, 'log_likelihood'), '.3f')} | {_ratio(ts, tb)} |")
     return lines
 
 
