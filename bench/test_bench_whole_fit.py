@@ -152,6 +152,8 @@ def test_script_quick(tmp_path, monkeypatch):
     assert {(r["data"], r["accelerate"]) for r in bmm} == {
         (name, a) for name in ("digits", "votes") for a in whole_fit.ACCELERATIONS}
     assert {r["K"] for r in bmm if r["data"] == "votes"} == {4} and all(math.isfinite(r["gap"]) for r in bmm)
+    # the tol=0 fit follows the default fit's path (same start) and goes on: never a lower objective
+    assert all(r["fp_converged"] and r["fp_lower_bound"] >= r["lower_bound"] - 1e-9 for r in bmm)
     lca = saved["panels"]["lca"]
     assert {r["data"] for r in lca} == {"gen_150x4_K3"} and {r["side"] for r in lca} == sides
     assert {r.get("accelerate") for r in lca if r["side"] == "bmm"} == set(whole_fit.ACCELERATIONS)
