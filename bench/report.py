@@ -29,7 +29,7 @@ from bmm_numba.cli.compare import format_seconds
 if __package__ in (None, ""):  # run as a script (python bench/report.py): the repository root holds bench/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.whole_fit_report import markdown as whole_fit_markdown  # noqa: E402
-from bench.whole_fit_report import median as _median  # noqa: E402
+from bench.whole_fit_report import whole_summary as whole_fit_summary  # noqa: E402
 
 
 def _fmt_time(seconds):
@@ -200,17 +200,14 @@ def render_whole_fit(path):
 def render_whole_fit_summary(path):
     """One sentence: the whole default fit against StepMix's on each data set measured."""
     result = json.loads(Path(path).read_text())
-    rows = result["panels"].get("whole", [])
     parts = []
-    for name in dict.fromkeys(r["data"] for r in rows):
-        ours = _median([r for r in rows if r["data"] == name and r["side"] == "bmm"], "seconds")
-        theirs = _median([r for r in rows if r["data"] == name and r["side"] == "stepmix"], "seconds")
+    for name, K, ours, theirs in whole_fit_summary(result):
         if ours == ours and theirs == theirs:
-            parts.append(f"{name.replace('_', ' ')} {_fmt_time(ours)} against {_fmt_time(theirs)} "
+            parts.append(f"{name.replace('_', ' ')} (K = {K}) {_fmt_time(ours)} against {_fmt_time(theirs)} "
                          f"({_fmt_ratio(theirs / ours)})")
     machine = result["machine"]
-    return (f"A whole default fit (validation, the short-EM start, EM to `tol`, the final E-step), K = "
-            f"{result['settings']['K']}, median over seeds, against StepMix's with the same `n_init`, `tol` and "
+    return (f"A whole default fit (validation, the short-EM start, EM to `tol`, the final E-step), "
+            f"median over seeds, against StepMix's with the same `n_init`, `tol` and "
             f"`max_iter`: {'; '.join(parts)} ({machine['cpu']}, {machine['cpu_count']} cores; "
             f"`{Path(path).name}`).")
 

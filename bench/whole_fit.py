@@ -4,12 +4,22 @@ Panels (``--panels``; each measures whatever ``bmm_numba`` is imported, nothing 
 
 - ``whole``: ``BernoulliMixture(K, random_state=s).fit(X)`` with the package's defaults against
   StepMix's whole default fit with the same ``n_init``, ``max_iter`` and stopping rule
-  (:func:`stepmix_model`), on MNIST train and test (``--mnist-dir`` or ``BMM_NUMBA_MNIST_DIR``,
-  binarised at 128; skipped without), digits (``load_digits_binary``) and text (the word-presence
-  CSR of ``bench/quality.py``; StepMix gets it dense, converted outside its timer).  Median over
-  seeds, StepMix/bmm, the mean log-likelihood ``score(X)`` of both fits and their iterations.
-  Each side first makes one untimed fit (bmm on the full data: compiles, starts the threads;
-  StepMix on 500 rows).
+  (:func:`stepmix_model`), K per data set (:data:`DATA_K`, ``--K`` for one K everywhere), on
+  MNIST train and test (``--mnist-dir`` or ``BMM_NUMBA_MNIST_DIR``, binarised at 128; skipped
+  without), digits (``load_digits_binary``), text (the word-presence CSR of
+  ``bench/quality.py``; StepMix gets it dense, converted outside its timer), votes (435 x 16,
+  5 % NaN, :func:`tiny_data`), zoo (a generated 101 x 15 table, :func:`zoo_data`) and onehot (a
+  generated one-hot coded 8124 x 116 table, 30 % of its rows missing one attribute's block,
+  :func:`onehot_data`).  Median over seeds, StepMix/bmm, the mean log-likelihood ``score(X)`` of
+  both fits and their iterations.  Every estimator fit is also run on to the fixed point of its
+  own objective (:func:`fixed_point_gap`: plain EM at ``tol=0`` from its means and weights,
+  untimed): the gap in nats per sample; and fitted again at ``tol=0`` from the same start
+  (:func:`fit_to_fixed_point`): the time to the fixed point.  The estimator's side is timed
+  with every ``--accelerate`` scheme (the default's rows give the ratio).  Each side first makes one
+  untimed fit (bmm on the full data: compiles, starts the threads; StepMix on 500 rows).
+- ``lca``: slow latent-class problems (:mod:`bench.lca_fits`): maximum likelihood with 20 starts
+  to ``1e-10`` against StepMix's, per ``--accelerate`` scheme, the total log-likelihood each
+  reached and plain EM's iterations.
 - ``split``: where a default fit's time goes, from the estimator's progress hooks
   (:class:`SplitMonitor`): *before* (validation, encoding: ``fit`` called -> first start
   begins), *start* (the initialisation: the short EM by default), *EM* (the iterations),
@@ -48,22 +58,30 @@ import numpy as np
 from bmm_numba import BernoulliMixture, select_n_components
 from bmm_numba.datasets import load_digits_binary, load_mnist
 
+from .lca_fits import LCA_DATA, panel_lca
 from .timed_fits import (
     bmm_defaults,
     busy_processes,
     fit_bmm,
     fit_split,
     fit_stepmix,
+    fit_to_fixed_point,
     fixed_iterations,
+    onehot_data,
     quiet,
     stepmix_iterations,
+    stepmix_measurement,
     stepmix_model,
     tiny_data,
+    zoo_data,
 )
 from .whole_fit_report import machine_info, markdown, median, save
 
-PANELS = ("whole", "split", "tiny", "select", "iteration")
-DATA = ("mnist_train", "mnist_test", "digits", "text")
+PANELS = ("whole", "lca", "split", "tiny", "select", "iteration")
+#: Data sets of the panels and their K (``--K`` sets one K for all).
+DATA_K = {"mnist_train": 10, "mnist_test": 10, "digits": 10, "text": 10, "votes": 4, "zoo": 4, "onehot": 5}
+DATA = tuple(DATA_K)
+ACCELERATIONS = ("squarem", "overrelax", "none")
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 WARMUP_ROWS_STEPMIX = 500
 #: Iterations of the tiny panel's fixed run (``tol=0`` from fixed means): the default fit there
@@ -83,9 +101,25 @@ def load(name, mnist_dir=None, max_rows=None):
         from .quality import stdlib_text
 
         X, _ = stdlib_text()
+    elif name == "votes":
+        X = tiny_data()
+    elif name == "zoo":
+        X = zoo_data()
+    elif name == "onehot":
+        X = onehot_data()
     else:
         raise ValueError(f"unknown data set {name!r}; expected one of {DATA}")
     return X if max_rows is None else X[:max_rows]
+
+
+def k_of(name, args):
+    """K of data set ``name``: ``--K`` when given, else :data:`DATA_K`."""
+    return args.K if args.K is not None else DATA_K[name]
+
+
+def default_accelerate():
+    """The installed estimator's default ``accelerate`` (None before the parameter existed)."""
+    return BernoulliMixture().get_params().get("accelerate")
 
 
 def dense(X):
@@ -101,16 +135,22 @@ def panel_whole(data, args, log):
     """Rows of the ``whole`` panel (one per fit) on the loaded ``data`` dict ``name -> X``."""
     rows = []
     for name, X in data.items():
-        info = {"data": name, "n": X.shape[0], "d": X.shape[1]}
-        fit_bmm(X, args.K, args.seeds.get(name)[0])  # warm-up: compile, threads, memory
-        for seed in args.seeds.get(name):
-            rows.append({**info, "side": "bmm", "seed": seed, **fit_bmm(X, args.K, seed)})
-            log(rows[-1])
+        K = k_of(name, args)
+        info = {"data": name, "n": X.shape[0], "d": X.shape[1], "K": K}
+        for accelerate in args.accelerate:
+            params = {"accelerate": accelerate} if accelerate else {}
+            fit_bmm(X, K, args.seeds.get(name)[0], **params)  # warm-up: compile, threads, memory
+            for seed in args.seeds.get(name):
+                rows.append({**info, "side": "bmm", "accelerate": accelerate, "seed": seed,
+                             **fit_bmm(X, K, seed, gap=args.gap, **params)})
+                if args.gap:
+                    rows[-1].update(fit_to_fixed_point(X, K, seed, **params))
+                log(rows[-1])
         if args.stepmix:
             Xd = dense(X)
-            fit_stepmix(Xd[:WARMUP_ROWS_STEPMIX], args.K, 0)
+            fit_stepmix(Xd[:WARMUP_ROWS_STEPMIX], K, 0)
             for seed in args.stepmix_seeds.get(name):
-                rows.append({**info, "side": "stepmix", "seed": seed, **fit_stepmix(Xd, args.K, seed)})
+                rows.append({**info, "side": "stepmix", "seed": seed, **fit_stepmix(Xd, K, seed)})
                 log(rows[-1])
     return rows
 
@@ -119,9 +159,11 @@ def panel_split(data, args, log):
     """Rows of the ``split`` panel (one per fit)."""
     rows = []
     for name, X in data.items():
-        quiet(BernoulliMixture(args.K, random_state=0).fit, X)  # warm-up
+        K = k_of(name, args)
+        quiet(BernoulliMixture(K, random_state=0).fit, X)  # warm-up
         for seed in args.seeds.get(name):
-            rows.append({"data": name, "n": X.shape[0], "d": X.shape[1], "seed": seed, **fit_split(X, args.K, seed)})
+            rows.append({"data": name, "n": X.shape[0], "d": X.shape[1], "K": K, "seed": seed,
+                         **fit_split(X, K, seed)})
             log(rows[-1])
     return rows
 
@@ -163,7 +205,7 @@ def panel_select(X, name, args, log):
     if args.stepmix:
         Xd, seconds, bics, converged = dense(X), [], [], 0
         for K in Ks:
-            model = stepmix_model(K, seed)
+            model = stepmix_model(K, seed, stepmix_measurement(Xd))
             start = perf_counter()
             quiet(model.fit, Xd)
             bics.append(model.bic(Xd))
@@ -185,14 +227,15 @@ def panel_iteration(data, args, log):
     try:
         with threadpool_limits(1):
             for name, X in data.items():
-                fixed_iterations(X, args.K, 2, alpha=0.0)  # warm-up
-                ours = [fixed_iterations(X, args.K, ITERATION_RUN, alpha=0.0) for _ in range(args.iteration_repeats)]
-                row = {"data": name, "n": X.shape[0], "d": X.shape[1], "K": args.K, "repeats": len(ours),
+                K = k_of(name, args)
+                fixed_iterations(X, K, 2, alpha=0.0)  # warm-up
+                ours = [fixed_iterations(X, K, ITERATION_RUN, alpha=0.0) for _ in range(args.iteration_repeats)]
+                row = {"data": name, "n": X.shape[0], "d": X.shape[1], "K": K, "repeats": len(ours),
                        "bmm_iterations": ITERATION_RUN, "bmm_per_iteration": float(np.median(ours)),
                        "stepmix_iterations": STEPMIX_ITERATION_RUN}
                 if args.stepmix:
                     Xd = dense(X)
-                    theirs = [stepmix_iterations(Xd, args.K, STEPMIX_ITERATION_RUN)
+                    theirs = [stepmix_iterations(Xd, K, STEPMIX_ITERATION_RUN)
                               for _ in range(args.iteration_repeats)]
                     row["stepmix_per_iteration"] = float(np.median(theirs))
                 rows.append(row)
@@ -234,9 +277,15 @@ def parse(argv):
     parser.add_argument("--panels", default=",".join(PANELS), help=f"any of {','.join(PANELS)}")
     parser.add_argument("--data", default=None, help=f"any of {','.join(DATA)} (default: all; --quick: digits, "
                         "mnist_test); the MNIST ones are skipped without an MNIST folder")
-    parser.add_argument("--K", type=int, default=10)
-    parser.add_argument("--seeds", default="0,1,2", help="bmm seeds; per data set: '0,1,2;mnist_train=0'")
-    parser.add_argument("--stepmix-seeds", default="0,1,2;mnist_train=0", help="StepMix seeds, as --seeds")
+    parser.add_argument("--K", type=int, default=None, help=f"one K for every data set (default: {DATA_K})")
+    parser.add_argument("--seeds", default="0-4", help="bmm seeds; per data set: '0,1,2;mnist_train=0'")
+    parser.add_argument("--stepmix-seeds", default="0-4", help="StepMix seeds, as --seeds")
+    parser.add_argument("--accelerate", default=",".join(ACCELERATIONS),
+                        help="the estimator's accelerate values to time in the whole and lca panels (the ratios "
+                        "to StepMix use the estimator's default's rows)")
+    parser.add_argument("--no-gap", dest="gap", action="store_false",
+                        help="skip the whole panel's fixed-point measures (the gap, the tol=0 fit)")
+    parser.add_argument("--lca-data", default=",".join(LCA_DATA), help=f"any of {','.join(LCA_DATA)}")
     parser.add_argument("--no-stepmix", dest="stepmix", action="store_false", help="only the estimator's side")
     parser.add_argument("--tiny-repeats", type=int, default=20)
     parser.add_argument("--tiny-K", type=int, default=2)
@@ -249,7 +298,7 @@ def parse(argv):
     parser.add_argument("--out", default="docs/benchmarks")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 300 rows; sets --seeds and --stepmix-seeds to 0, --select-K to 2-4, "
-                        "--tiny-repeats to 3")
+                        "--tiny-repeats to 3, --lca-data to gen_150x4_K3")
     parser.add_argument("--allow-openblas-env", action="store_true",
                         help=f"run even when {' or '.join(OPENBLAS_VARS)} is set (recorded in the JSON)")
     args = parser.parse_args(argv)
@@ -258,6 +307,7 @@ def parse(argv):
         args.seeds, args.stepmix_seeds, args.select_K, args.tiny_repeats = "0", "0", "2-4", 3
         args.iteration_repeats = 1
         args.data = args.data or "digits,mnist_test"
+        args.lca_data = "gen_150x4_K3"
         args.select_data = "digits" if args.select_data == "mnist_test" and not args.mnist_dir else args.select_data
     args.data = args.data or ",".join(DATA)
     args.given = dict(vars(args))  # the settings in force, as strings, for the record
@@ -265,8 +315,14 @@ def parse(argv):
         args.given["mnist_dir"] = "$BMM_NUMBA_MNIST_DIR"  # the record names the variable, not a local path
     args.data = args.data.split(",")
     args.panels = args.panels.split(",")
+    args.lca_data = args.lca_data.split(",")
+    args.accelerate = args.accelerate.split(",")
+    if default_accelerate() is None:  # an estimator without the parameter: its one scheme
+        args.accelerate = [None]
     args.seeds, args.stepmix_seeds, args.select_K = Seeds(args.seeds), Seeds(args.stepmix_seeds), ints(args.select_K)
-    for value, allowed, what in ((args.panels, PANELS, "panel"), (args.data + [args.select_data], DATA, "data set")):
+    checks = ((args.panels, PANELS, "panel"), (args.data + [args.select_data], DATA, "data set"),
+              (args.lca_data, LCA_DATA, "lca problem"), (args.accelerate, ACCELERATIONS + (None,), "accelerate"))
+    for value, allowed, what in checks:
         if set(value) - set(allowed):
             parser.error(f"unknown {what} {sorted(set(value) - set(allowed))}; expected any of {allowed}")
     return args
@@ -286,7 +342,8 @@ def main(argv=None, log=None):
         args.stepmix = False
     log = log or (lambda row: print(json.dumps(row), flush=True))
     result = {"command": shlex.join(["python", "-m", "bench.whole_fit", *argv]), "args": args.given,
-              "settings": {**bmm_defaults(), "K": args.K, "stepmix": args.stepmix},
+              "settings": {**bmm_defaults(), "K": {name: k_of(name, args) for name in args.data},
+                           "accelerate": default_accelerate(), "stepmix": args.stepmix},
               "panels": {}, "skipped": [] if args.stepmix else ["StepMix (not installed or --no-stepmix)"]}
     started = perf_counter()
     mnist_ok = bool(args.mnist_dir) and Path(args.mnist_dir).is_dir()
@@ -304,6 +361,9 @@ def main(argv=None, log=None):
     for panel in args.panels:
         if panel == "whole":
             record(panel, panel_whole(data, args, log))
+        elif panel == "lca":
+            record(panel, panel_lca(args.lca_data, args.seeds.get, args.stepmix_seeds.get, args.accelerate,
+                                    args.stepmix, log))
         elif panel == "split":
             record(panel, panel_split(data, args, log))
         elif panel == "tiny":
