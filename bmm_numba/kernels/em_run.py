@@ -247,10 +247,15 @@ def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
     step_max, eta = STEP_MAX, 1.0
     plain = False  # whether the last accepted point came from a plain EM step (SQUAREM's t0 is set)
     while True:
-        # SQUAREM tests after its plain steps only: an extrapolated point accepted by a hair
-        # would look converged (its change is any number >= 0)
-        if (plain or scheme == OVERRELAX) and converged(bounds, n_iter, tol):
-            return f_mu, f_pi, n_iter, n_passes, CONVERGED
+        # tested after plain steps only: an extrapolated point accepted by a hair would look
+        # converged (its change is any number >= 0); over-relaxation, which extrapolates at every
+        # step, checks its own sequence, then takes a plain step to confirm (MNIST train K = 10
+        # stopped 0.24 nats short without it)
+        if converged(bounds, n_iter, tol):
+            if plain:
+                return f_mu, f_pi, n_iter, n_passes, CONVERGED
+            if scheme == OVERRELAX:
+                eta = 1.0
         if n_passes >= max_passes:
             return f_mu, f_pi, n_iter, n_passes, MAX_PASSES
         if report_every > 0 and n_iter % report_every == 0:
