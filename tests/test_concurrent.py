@@ -49,5 +49,6 @@ def test_the_thread_rule_decides(monkeypatch):
         pytest.skip("one Numba thread: never concurrent")
     assert concurrent_workers(1, 10) == 1
     assert concurrent_workers(5, 10) == min(5, numba.get_num_threads())
+    assert concurrent_workers(5, 10, task_work=100) == 1  # too little work a task
     monkeypatch.setattr(threads, "PARALLEL_MIN_WORK", 100)
     assert concurrent_workers(5, 1000) == 1  # one fit's passes use the threads themselves

@@ -185,6 +185,11 @@ def test_fits_are_identical_for_any_thread_count_and_with_starts_side_by_side(fo
             warnings.simplefilter("ignore", UserWarning)  # starts may not replicate
             return BernoulliMixture(**params).fit(X)
 
+    from bmm_numba.em import concurrent
+
+    monkeypatch.setattr(concurrent, "MIN_TASK_WORK", 0)  # these small fits side by side, whatever they cost
+    assert loop.fit_workers(loop.InMemorySource(encode(X), np.ones(250), resolve_backend("numba")), 4, 4, 100) == \
+        min(4, numba.get_num_threads())
     reference = fit()
     default = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -192,7 +197,7 @@ def test_fits_are_identical_for_any_thread_count_and_with_starts_side_by_side(fo
         one_thread = fit()
     finally:
         numba.set_num_threads(default)
-    monkeypatch.setattr(loop, "concurrent_workers", lambda *args: 1)  # every start in turn
+    monkeypatch.setattr(loop, "concurrent_workers", lambda *args, **kwargs: 1)  # every start in turn
     in_turn = fit()
     for other in (one_thread, in_turn):
         assert_array_equal(other.means_, reference.means_)

@@ -316,17 +316,21 @@ SHORT_EM_MIN_ROWS, SHORT_EM_ROWS_PER_COMPONENT = 10_000, 400
 TIE = 1e-9
 
 
-def fit_workers(source, n_components, n_tasks):
+def fit_workers(source, n_components, n_tasks, passes):
     """How many of ``n_tasks`` fits on ``source`` to run at once (:mod:`bmm_numba.em.concurrent`).
 
-    Fits that run compiled over row lists stay in one thread, so they run side by side; fits
-    whose passes use the threads (or read blocks from a file or a cluster) run one after another.
-    The source's lazily made parts are made here, before any worker reads them.
+    Fits that run compiled over row lists stay in one thread, so they run side by side when
+    each does enough work (``passes`` of at most that many passes: the steps of the pass times
+    ``passes`` against :data:`~bmm_numba.em.concurrent.MIN_TASK_WORK`); fits whose passes use
+    the threads (or read blocks from a file or a cluster) run one after another.  The source's
+    lazily made parts are made here, before any worker reads them.
     """
-    if not hasattr(source, "row_lists") or source.row_lists(n_components) is None:
+    lists = source.row_lists(n_components) if hasattr(source, "row_lists") else None
+    if lists is None:
         return 1
     source.prior_mean  # noqa: B018 - made once, before the workers share it
-    return concurrent_workers(n_tasks, 0)
+    pass_work = (lists[0].ones.size + lists[0].missing.size + lists[1].size) * n_components
+    return concurrent_workers(n_tasks, 0, task_work=pass_work * passes)
 
 
 def short_em(source, draw, *, alpha, n_starts=None, n_iter=None, accelerate="squarem"):
@@ -358,7 +362,7 @@ def short_em(source, draw, *, alpha, n_starts=None, n_iter=None, accelerate="squ
                       accelerate=accelerate)
 
     best = None
-    for run_ in run_concurrently(run, starts, n_workers=fit_workers(source, len(starts[0][1]), n_starts)):
+    for run_ in run_concurrently(run, starts, n_workers=fit_workers(source, len(starts[0][1]), n_starts, n_iter)):
         # ties (the same optimum, components permuted) within TIE keep the first: kernels agree
         if best is None or run_["lower_bound"] > best["lower_bound"] + TIE * max(1.0, abs(best["lower_bound"])):
             best = run_
@@ -450,7 +454,7 @@ def best_of_starts(n_starts, initialize, source, *, alpha, max_iter, tol, monito
         When the best start dropped components (the data do not support ``n_components``), and
         when ``n_starts > 1`` and only one start reached the best objective (the best converged).
     """
-    workers = fit_workers(source, n_components, n_starts) if n_components and n_starts > 1 else 1
+    workers = fit_workers(source, n_components, n_starts, max_iter) if n_components and n_starts > 1 else 1
     # side by side, every start's draws first (in start order); one after another, each when it runs
     pending = [initialize() for _ in range(n_starts)] if workers > 1 else None
 
