@@ -160,7 +160,7 @@ def run_select(args):
     out = prepare_out_dir(args.out)
     data = load_data(args)
     _check_k(args.n_components, data.X.shape[0])
-    from ..estimator.mixture import select_n_components
+    from ..selection.table import select_n_components
     from .compare import thread_limits
 
     print(f"data: {data.description}")
