@@ -1,7 +1,11 @@
 """Standard errors of a fitted model's item-response probabilities and class weights.
 
 ``method="information"`` (the default) inverts the **observed information**: the negative
-Hessian of the log-likelihood ``sum_n w_n log p(x_n)`` at the fitted parameters, computed
+Hessian of the objective the fit maximised, at the fitted parameters: the log-likelihood
+``sum_n w_n log p(x_n)`` at ``alpha=0``, plus the log-prior of the means otherwise (then the
+errors are those of the posterior mode's normal approximation; the prior adds
+``a_d / mu^2 + b_d / (1 - mu)^2`` to each mean's diagonal, ``a_d = 2 alpha m_d``,
+``b_d = 2 alpha (1 - m_d)``, as in :func:`bmm_numba.em.collapse.log_prior`).  It is computed
 exactly (analytically, not the outer product of the scores that poLCA uses, nor the
 complete-data information), in the parameterisation ``(mu_kd, pi_1 .. pi_{K-1})`` with
 ``pi_K = 1 - sum_{k<K} pi_k``.  With ``g_n`` the score of row n (``r_nk s_nkd`` for ``mu_kd``
@@ -11,8 +15,7 @@ where ``s_nkd = (x_nd - mu_kd) / (mu_kd (1 - mu_kd))`` on observed cells, 0 on m
 ``r_nk s_nkd s_nke`` (d != e, same class; 0 on the diagonal: ``p`` is linear in each
 ``mu_kd``), ``r_nk s_nkd / pi_k`` between ``mu_kd`` and ``pi_k`` (``- r_nK s_nKd / pi_K``
 between ``mu_Kd`` and every ``pi_j``), and 0 elsewhere.  ``SE(pi_K)`` follows by the delta
-method.  With ``alpha > 0`` the fit is the MAP estimate and the information is still the
-likelihood's (the prior's curvature is left out, so the errors are slightly conservative).
+method.
 
 ``method="bootstrap"`` is the nonparametric bootstrap: ``n_bootstrap`` refits with
 ``sample_weight`` set to multinomial resampling counts of the rows (times nothing for
@@ -31,10 +34,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..em.collapse import column_means
 from ..em.concurrent import run_concurrently
 from ..em.data import encode
 from ..estimator.checks import check_sample_weight, is_int
@@ -48,6 +53,14 @@ BOUNDARY = 1e-6
 
 #: The information method builds a P x P matrix (P = K D + K - 1): above this, use the bootstrap.
 MAX_INFORMATION_PARAMETERS = 3000
+
+
+class _Totals(NamedTuple):
+    """The column sums :func:`~bmm_numba.em.collapse.column_means` reads."""
+
+    nk: np.ndarray
+    S: np.ndarray
+    observed: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,13 @@ def _information_errors(model, X, data, w):
                          f"{MAX_INFORMATION_PARAMETERS} parameters); use method='bootstrap'")
     resp = model.predict_proba(X)
     info = observed_information(data, w, resp, means, weights, ~boundary)
+    if model.alpha > 0:  # the log-prior's curvature (the fit maximised likelihood + prior)
+        ones = data.X == 1 if data.kind != "sparse" else data.X
+        observed = None if data.kind != "missing" else (w @ (data.X != MISSING))[None]
+        m = column_means(_Totals(np.array([w.sum()]), np.asarray(w @ ones, dtype=np.float64)[None], observed))
+        a, b = 2.0 * model.alpha * m, 2.0 * model.alpha * (1.0 - m)
+        curvature = (a / means**2 + b / (1.0 - means) ** 2)[~boundary]
+        info[np.arange(curvature.size), np.arange(curvature.size)] += curvature
     values, vectors = np.linalg.eigh(info)
     se_means, se_weights = np.full((K, D), np.nan), np.full(K, np.nan)
     if values[0] <= 1e-10 * max(values[-1], 1e-300):
