@@ -10,7 +10,7 @@ from ..em.data import encode
 from ..estimator.checks import check_sample_weight
 from .diagnostics import diagnostics
 from .fit_statistics import information_criteria, pattern_statistics
-from .standard_errors import standard_errors
+from .standard_errors import MAX_INFORMATION_PARAMETERS, standard_errors
 
 __all__ = ["summary"]
 
@@ -21,6 +21,13 @@ TOP_RESIDUALS = 5
 def _cell(value, se, boundary):
     """``0.1234 (0.0123)``; ``(boundary)`` instead of the error for a parameter on the boundary."""
     return f"{value:.4f} " + ("(boundary)" if boundary else f"({se:.4f})")
+
+
+def _error(se, name, index):
+    """Return ``(standard error, on the boundary)`` of one parameter (NaN, False without errors)."""
+    if se is None:
+        return math.nan, False
+    return getattr(se, name)[index], getattr(se, f"boundary_{name}")[index]
 
 
 def _p_value(p):
@@ -56,7 +63,12 @@ def summary(model, X, *, sample_weight=None, method="information", feature_names
     crit = information_criteria(log_l, p, n)
     pattern = pattern_statistics(data, w, log_prob, p)
     diag = diagnostics(model, X, sample_weight=sample_weight)
-    se = standard_errors(model, X, method, sample_weight=sample_weight)
+    if method == "information" and p > MAX_INFORMATION_PARAMETERS:
+        se, se_note = None, (f"not computed: {p} parameters (more than {MAX_INFORMATION_PARAMETERS}); "
+                             "use method='bootstrap'")
+    else:
+        se = standard_errors(model, X, method, sample_weight=sample_weight)
+        se_note = se.method
     width = max(6, *(len(name) for name in names))
     lines = [f"Latent class model (BernoulliMixture): {K} classes, {D} items, {n:g} rows"
              + ("" if sample_weight is None else " (sum of weights)"),
@@ -73,10 +85,10 @@ def summary(model, X, *, sample_weight=None, method="information", feature_names
         lines.append(f"  no chi-square p-values: 2^{D} cells > {n:g} rows or df < 1 (test K with the "
                      "bootstrap LRT, bmm_numba.blrt)")
     lines += ["",
-              f"Classes (standard errors: {se.method})",
+              f"Classes (standard errors: {se_note})",
               f"  {'class':>5}  {'weight (SE)':>17}  {'modal share':>11}  {'avepp':>6}"]
     for k in range(K):
-        lines.append(f"  {k:>5}  {_cell(weights[k], se.weights[k], se.boundary_weights[k]):>17}  "
+        lines.append(f"  {k:>5}  {_cell(weights[k], *_error(se, 'weights', k)):>17}  "
                      f"{diag['class_sizes']['modal'][k]:>11.4f}  {diag['avepp'][k]:>6.3f}")
     lines += ["",
               "Item-response probabilities P(item = 1 | class) (standard error; boundary: within "
@@ -84,7 +96,7 @@ def summary(model, X, *, sample_weight=None, method="information", feature_names
               "  " + f"{'item':<{width}}" + "".join(f"  {'class ' + str(k):>19}" for k in range(K))]
     for d in range(D):
         lines.append("  " + f"{names[d]:<{width}}" + "".join(
-            f"  {_cell(means[k, d], se.means[k, d], se.boundary_means[k, d]):>19}" for k in range(K)))
+            f"  {_cell(means[k, d], *_error(se, 'means', (k, d))):>19}" for k in range(K)))
     bvr = diag["bivariate_residuals"]
     pairs = [(bvr[i, j], i, j) for i in range(D) for j in range(i + 1, D) if not np.isnan(bvr[i, j])]
     pairs.sort(key=lambda t: -t[0])
