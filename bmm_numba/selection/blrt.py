@@ -11,12 +11,14 @@ number of classes.
 Starts of the refits (Mplus's ``LRTSTARTS``).  A refit stuck at a poorer local optimum biases
 ``T_b``: too large when the K - 1 refit is poor (p-value inflated), too small when the K-class
 refit is poor.  Each replicate's K - 1 refit starts from the parameters that generated the
-replicate and, for K - 1 > 1, also from ``refit_starts`` random starts; each K-class refit
-starts from the K-class model fitted to X and from ``refit_starts`` random starts (the
-estimator's ``init_params``: by default each random start is the best of 5 short EM runs).  The
-best objective of each is kept.  ``refit_starts=5`` is the default (Mplus's default is 20
-random starts of which 5 are iterated to the end; a start here is already the winner of 5 short
-runs).
+replicate (the fitted K - 1 model: the replicate's truth, from which EM climbs to the nearby
+maximum; Mplus's default ``LRTSTARTS = 0 0 20 5`` also gives the K - 1 refit no random
+start).  Each K-class refit starts from the K-class model fitted to X *and* from
+``refit_starts`` random starts (the estimator's ``init_params``: by default each is the best
+of 5 short EM runs), and the best objective is kept.  ``refit_starts=5`` is the default
+(Mplus's default is 20 random starts of which 5 are iterated to the end; a start here is
+already the winner of 5 short runs).  A refit whose informed start cannot be used (the fitted
+model dropped a component) gets ``refit_starts`` random starts instead.
 
 The replicates are independent: they run side by side where the data are too small for one fit
 to use the threads (:mod:`bmm_numba.em.concurrent`).  Every replicate's seeds are drawn before
@@ -65,7 +67,7 @@ class BLRTResult:
         ``log L_{K-1}`` and ``log L_K`` on X.
     n_bootstrap : int
     refit_starts : int
-        Random starts of each refit besides the informed one.
+        Random starts of each K-class refit besides the informed one.
     n_not_converged : int
         Replicate refits (of the ``2 n_bootstrap`` kept) that stopped at ``max_iter``.
     """
@@ -138,13 +140,13 @@ def _draw(mu, pi, layout, seed):
     return X
 
 
-def _best_refit(K, start, X, w, refit_starts, seed, base):
-    """Return ``(log L, converged)`` of the best of: the fit from ``start``, ``refit_starts`` random starts."""
+def _best_refit(K, start, X, w, refit_starts, seed, base, random):
+    """Return ``(log L, converged)`` of the best fit from ``start`` and, if ``random``, ``refit_starts`` random starts."""
     fits = []
     mu, pi = start
     if mu.shape[0] == K:
         fits.append(BernoulliMixture(K, means_init=mu, weights_init=pi, n_init=1, **base).fit(X, sample_weight=w))
-    if K > 1 or not fits:
+    if random or not fits:
         fits.append(BernoulliMixture(K, n_init=refit_starts, random_state=seed, **base).fit(X, sample_weight=w))
     best = max(fits, key=lambda est: est.lower_bound_)  # the objective EM maximises
     return log_likelihood(best, X, w), bool(best.converged_)
@@ -181,8 +183,8 @@ def bootstrap_lrt(null, alt, log_l_null, log_l_alt, layout, *, n_bootstrap, refi
 
     def replicate(seed):
         Xb = _draw(*null_start, layout, int(seed[0]))
-        ll0, ok0 = _best_refit(K - 1, null_start, Xb, w, refit_starts, int(seed[1]), base)
-        ll1, ok1 = _best_refit(K, alt_start, Xb, w, refit_starts, int(seed[2]), base)
+        ll0, ok0 = _best_refit(K - 1, null_start, Xb, w, refit_starts, int(seed[1]), base, random=False)
+        ll1, ok1 = _best_refit(K, alt_start, Xb, w, refit_starts, int(seed[2]), base, random=True)
         return 2.0 * (ll1 - ll0), (not ok0) + (not ok1)
 
     work = layout[0].shape[0] * null.means_.shape[1] * K
@@ -211,7 +213,7 @@ def blrt(X, n_components, n_bootstrap=99, *, sample_weight=None, refit_starts=5,
         Replicates B.  The smallest p-value possible is ``1 / (B + 1)``.
     sample_weight : array-like of shape (n_samples,), default=None
     refit_starts : int, default=5
-        Random starts of each replicate's refits besides the informed start (module docstring).
+        Random starts of each replicate's K-class refit besides the informed start (module docstring).
     n_workers : int or None, default=None
         Replicates run side by side; None lets
         :func:`~bmm_numba.em.concurrent.concurrent_workers` choose.  The result is the same for

@@ -71,8 +71,8 @@ def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blr
         K - 1 against K classes, for each K after the first (the K - 1 model is the table's
         when K - 1 was tried, else fitted with the same parameters).  0 leaves ``"BLRT_p"`` NaN.
     refit_starts : int, default=5
-        Random starts of each replicate's refits, besides the start from the fitted parameters
-        (see :func:`bmm_numba.blrt`).
+        Random starts of each replicate's K-class refit, besides the start from the fitted
+        K-class parameters (see :func:`bmm_numba.blrt`).
     n_workers : int or None, default=None
         Fits run side by side (the K values; the BLRT's replicates).  None: as many as
         :func:`~bmm_numba.em.concurrent.concurrent_workers` allows (more than one only when the
