@@ -141,7 +141,7 @@ def _draw(mu, pi, layout, seed):
 
 
 def _best_refit(K, start, X, w, refit_starts, seed, base, random):
-    """Return ``(log L, converged)`` of the best fit from ``start`` and, if ``random``, ``refit_starts`` random starts."""
+    """Return ``(log L, converged)``: the best fit from ``start`` and, if ``random``, ``refit_starts`` others."""
     fits = []
     mu, pi = start
     if mu.shape[0] == K:
