@@ -10,7 +10,8 @@ to choose the number of classes K, side by side:
 * the bootstrap likelihood-ratio test (BLRT) of K − 1 against K classes: the statistic
   ``T = 2 (log L_K − log L_{K−1})`` is compared with its distribution over data sets drawn from
   the fitted K − 1 class model, each refitted with K − 1 and K classes.  Choose the first K whose
-  test against K + 1 is not significant.
+  test against K + 1 is not significant (``p > 0.05``: with ``p = (1 + #{T_b ≥ T}) / (B + 1)``,
+  rejecting at ``p ≤ α`` is an exact level-α test when ``α (B + 1)`` is a whole number).
 
 :func:`bmm_numba.select_n_components` returns all of them in one table (``blrt=B`` fills
 ``"BLRT_p"``), then :meth:`~bmm_numba.BernoulliMixture.summary` reports the chosen model.  At
@@ -41,7 +42,7 @@ X = (rng.random((400, 8)) < truth[labels]).astype(np.uint8)
 # One table: information criteria and the BLRT
 # ---------------------------------------------
 # 19 bootstrap replicates per test keep this page quick (the smallest p-value is 1/20 = 0.05,
-# so a test "rejects" only when no replicate reaches the observed T); use 99 or more for a
+# so a test rejects only when no replicate reaches the observed T); use 99 or more for a
 # decision that matters.
 
 B = 19
@@ -54,7 +55,7 @@ for K, log_l, bic, sabic, rel, p in zip(table["K"], table["log_likelihood"], tab
     print(f"{K}  {log_l:9.2f} {bic:9.2f} {sabic:9.2f} {rel:11.3f} {p:7.3f}")
 Ks = np.array(table["K"])
 p_values = np.array(table["BLRT_p"])
-not_significant = [K - 1 for K, p in zip(Ks[1:], p_values[1:], strict=True) if p >= 0.05]
+not_significant = [int(K) - 1 for K, p in zip(Ks[1:], p_values[1:], strict=True) if p > 0.05]
 choice = {"BIC": int(Ks[np.argmin(table["BIC"])]), "SABIC": int(Ks[np.argmin(table["SABIC"])]),
           "BLRT": not_significant[0] if not_significant else int(Ks[-1])}
 print("chosen:", choice, f"({seconds_bmm:.1f} s for 5 fits and {4 * B} bootstrap replicates)")
@@ -66,7 +67,8 @@ print("chosen:", choice, f"({seconds_bmm:.1f} s for 5 fits and {4 * B} bootstrap
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, name in zip(axes[:2], ("BIC", "SABIC"), strict=True):
     ax.plot(Ks, table[name], marker="o")
-    ax.plot(choice[name], min(table[name]), marker="*", markersize=16, color="k", label=f"minimum at K = {choice[name]}")
+    ax.plot(choice[name], min(table[name]), marker="*", markersize=16, color="k",
+            label=f"minimum at K = {choice[name]}")
     ax.set_title(f"{name} (lower is better)")
     ax.set_xlabel("K")
     ax.legend()

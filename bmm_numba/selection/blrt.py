@@ -5,7 +5,9 @@ distribution is not chi-square (the K - 1 model lies on the boundary of the K-cl
 it is simulated: B data sets of the shape of X are drawn from the fitted K - 1 model, both
 models are refitted on each, and the p-value is ``(1 + #{T_b >= T}) / (B + 1)`` (the
 estimator that counts the observed data set as one of the B + 1, never 0; Davison & Hinkley
-1997, eq. 4.11).  Nylund, Asparouhov & Muthén (2007) found it the most consistent test for the
+1997, eq. 4.11): rejecting K - 1 classes when ``p <= alpha`` is an exact level-alpha test when
+``alpha (B + 1)`` is a whole number (B = 19, 39, 99 at 5 %; with B = 19 the smallest p-value is
+0.05 itself).  Nylund, Asparouhov & Muthén (2007) found it the most consistent test for the
 number of classes.
 
 Starts of the refits (Mplus's ``LRTSTARTS``).  A refit stuck at a poorer local optimum biases
