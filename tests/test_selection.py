@@ -167,6 +167,13 @@ def test_blrt_with_counts_and_missing_cells():
     assert np.isfinite(result.bootstrap_statistics).all()
 
 
+def test_blrt_replicates_are_not_binarized_again():
+    X = _two_classes(3, n=80)
+    plain = blrt(X, 2, n_bootstrap=3, random_state=0, refit_starts=1)
+    scaled = blrt(X * 255.0, 2, n_bootstrap=3, random_state=0, refit_starts=1, binarize=128)
+    np.testing.assert_array_equal(plain.bootstrap_statistics, scaled.bootstrap_statistics)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [({"n_components": 1}, "n_components"),
                                                ({"n_components": 2, "n_bootstrap": 0}, "n_bootstrap"),
                                                ({"n_components": 2, "refit_starts": 0}, "refit_starts"),

@@ -47,8 +47,9 @@ from .parallel import check_n_workers, quiet_fits
 
 __all__ = ["BLRTResult", "blrt", "bootstrap_lrt", "replicate_layout", "log_likelihood", "check_blrt_options"]
 
-#: Estimator parameters each replicate's refit sets itself.
-_REFIT_OWN = ("n_components", "random_state", "n_init", "means_init", "weights_init", "warm_start", "verbose")
+#: Estimator parameters each replicate's refit sets itself (a replicate is 0/1 already: no ``binarize``).
+_REFIT_OWN = ("n_components", "random_state", "n_init", "means_init", "weights_init", "warm_start", "verbose",
+              "binarize")
 
 
 @dataclass(frozen=True)
@@ -231,11 +232,9 @@ def blrt(X, n_components, n_bootstrap=99, *, sample_weight=None, refit_starts=5,
 
     Examples
     --------
-    >>> import numpy as np
     >>> from bmm_numba import blrt
-    >>> rng = np.random.default_rng(0)
-    >>> mu = np.array([[0.9] * 6 + [0.1] * 6, [0.1] * 6 + [0.9] * 6])
-    >>> X = (rng.random((300, 12)) < mu[rng.integers(0, 2, 300)]).astype(np.uint8)
+    >>> from bmm_numba.datasets import load_lca
+    >>> X, _ = load_lca("carcinoma")
     >>> result = blrt(X, 2, n_bootstrap=19, random_state=0)
     >>> result.p_value  # 1 / 20: no replicate from one class comes near the observed T
     0.05
