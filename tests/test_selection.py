@@ -123,19 +123,23 @@ def _two_classes(seed, n=150, d=6):
 
 def test_blrt_is_reproducible_and_the_same_side_by_side():
     X = _two_classes(0)
-    one = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2, n_workers=1)
-    two = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2, n_workers=2)
-    again = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2)
+    one = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2, n_workers=1, alpha=0, max_iter=2000)
+    two = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2, n_workers=2, alpha=0, max_iter=2000)
+    again = blrt(X, 3, n_bootstrap=6, random_state=1, refit_starts=2, alpha=0, max_iter=2000)
     for other in (two, again):
         np.testing.assert_array_equal(one.bootstrap_statistics, other.bootstrap_statistics)
         assert one.p_value == other.p_value and one.statistic == other.statistic
     assert one.bootstrap_statistics.shape == (6,)
     # the p-value is (1 + #{T_b >= T}) / (B + 1), T = 2 (log L_K - log L_{K-1}) of the two fits
     assert one.p_value == (1 + np.sum(one.bootstrap_statistics >= one.statistic)) / 7
-    null = BernoulliMixture(2, random_state=1).fit(X)
-    alt = BernoulliMixture(3, random_state=1).fit(X)
+    null = BernoulliMixture(2, random_state=1, alpha=0, max_iter=2000).fit(X)
+    alt = BernoulliMixture(3, random_state=1, alpha=0, max_iter=2000).fit(X)
     log_l = [float(np.log(_pattern_prob(m.means_, m.weights_, X)).sum()) for m in (null, alt)]
-    assert one.statistic == pytest.approx(2 * (log_l[1] - log_l[0]), rel=1e-9, abs=1e-9)
+    assert one.log_likelihood_null == pytest.approx(log_l[0], rel=1e-12)
+    # the K-class fit to X: the better of the plain fit and the replicates' search (alpha=0: the
+    # objective that picks it is the log-likelihood)
+    assert one.log_likelihood_alt >= log_l[1] - 1e-6
+    assert one.statistic == pytest.approx(2 * (one.log_likelihood_alt - one.log_likelihood_null), rel=1e-12)
 
 
 def test_blrt_rejects_one_class_for_two_separated_classes():

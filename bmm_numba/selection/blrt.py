@@ -20,7 +20,10 @@ start).  Each K-class refit starts from the K-class model fitted to X *and* from
 of 5 short EM runs), and the best objective is kept.  ``refit_starts=5`` is the default
 (Mplus's default is 20 random starts of which 5 are iterated to the end; a start here is
 already the winner of 5 short runs).  A refit whose informed start cannot be used (the fitted
-model dropped a component) gets ``refit_starts`` random starts instead.
+model dropped a component) gets ``refit_starts`` random starts instead.  The K-class fit to X
+itself gets the same search (EM from the given fit, and ``refit_starts`` random starts; the
+better is kept), so that ``T`` and every ``T_b`` come from the same procedure: a K-class fit
+to X poorer than the replicates' would lower ``T`` alone and inflate the p-value.
 
 The replicates are independent: they run side by side where the data are too small for one fit
 to use the threads (:mod:`bmm_numba.em.concurrent`).  Every replicate's seeds are drawn before
@@ -143,32 +146,34 @@ def _draw(mu, pi, layout, seed):
     return X
 
 
-def _best_refit(K, start, X, w, refit_starts, seed, base, random):
-    """Return ``(log L, converged)``: the best fit from ``start`` and, if ``random``, ``refit_starts`` others."""
+def _best_fit(K, start, X, w, refit_starts, seed, base, random):
+    """Return the best (highest objective) fit from ``start`` and, if ``random``, ``refit_starts`` others."""
     fits = []
     mu, pi = start
     if mu.shape[0] == K:
         fits.append(BernoulliMixture(K, means_init=mu, weights_init=pi, n_init=1, **base).fit(X, sample_weight=w))
     if random or not fits:
         fits.append(BernoulliMixture(K, n_init=refit_starts, random_state=seed, **base).fit(X, sample_weight=w))
-    best = max(fits, key=lambda est: est.lower_bound_)  # the objective EM maximises
-    return log_likelihood(best, X, w), bool(best.converged_)
+    return max(fits, key=lambda est: est.lower_bound_)  # the objective EM maximises
 
 
-def bootstrap_lrt(null, alt, log_l_null, log_l_alt, layout, *, n_bootstrap, refit_starts, rng, n_workers, params):
-    """Run the test from two fitted models (``null`` with K - 1 classes, ``alt`` with K).
+def bootstrap_lrt(X, sample_weight, null, alt, *, n_bootstrap, refit_starts, rng, n_workers, params):
+    """Run the test from two models fitted to X (``null`` with K - 1 classes, ``alt`` with K).
+
+    The K-class model on X is searched as in every replicate: the better of ``alt`` (and EM
+    from it) and ``refit_starts`` random starts, so that ``T`` and the ``T_b`` come from the same
+    search (a poorer K-class optimum on X alone would lower ``T`` and inflate the p-value).
 
     Parameters
     ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Validated (or a memmap).
+    sample_weight : array-like of shape (n_samples,) or None
     null, alt : BernoulliMixture
         Fitted to X.
-    log_l_null, log_l_alt : float
-        Their log-likelihoods on X.
-    layout : tuple
-        :func:`replicate_layout` of X.
     n_bootstrap, refit_starts : int
     rng : numpy.random.RandomState
-        Draws the replicates' seeds (all of them, before any replicate runs).
+        Draws every seed (X's extra starts, then each replicate's) before any replicate runs.
     n_workers : int or None
     params : dict
         The estimator parameters of the fits (the refits keep all but :data:`_REFIT_OWN`).
@@ -179,21 +184,28 @@ def bootstrap_lrt(null, alt, log_l_null, log_l_alt, layout, *, n_bootstrap, refi
     """
     K = alt.n_components
     base = {key: value for key, value in params.items() if key not in _REFIT_OWN}
-    null_start = (null.means_.copy(), null.weights_.copy())
-    alt_start = (alt.means_.copy(), alt.weights_.copy())
+    layout = replicate_layout(X, sample_weight)
+    seed_x = int(rng.randint(0, 2**31 - 1))
     seeds = rng.randint(0, 2**31 - 1, size=(n_bootstrap, 3))
+    null_start = (null.means_.copy(), null.weights_.copy())
+    with quiet_fits():
+        alt = _best_fit(K, (alt.means_, alt.weights_), X, sample_weight, refit_starts, seed_x,
+                        {**base, "binarize": params.get("binarize")}, random=True)
+    alt_start = (alt.means_.copy(), alt.weights_.copy())
     w = layout[1]
 
     def replicate(seed):
         Xb = _draw(*null_start, layout, int(seed[0]))
-        ll0, ok0 = _best_refit(K - 1, null_start, Xb, w, refit_starts, int(seed[1]), base, random=False)
-        ll1, ok1 = _best_refit(K, alt_start, Xb, w, refit_starts, int(seed[2]), base, random=True)
-        return 2.0 * (ll1 - ll0), (not ok0) + (not ok1)
+        fit0 = _best_fit(K - 1, null_start, Xb, w, refit_starts, int(seed[1]), base, random=False)
+        fit1 = _best_fit(K, alt_start, Xb, w, refit_starts, int(seed[2]), base, random=True)
+        t_b = 2.0 * (log_likelihood(fit1, Xb, w) - log_likelihood(fit0, Xb, w))
+        return t_b, (not fit0.converged_) + (not fit1.converged_)
 
     work = layout[0].shape[0] * null.means_.shape[1] * K
     n = check_n_workers(n_workers, n_bootstrap, work)
     with quiet_fits():
         results = run_concurrently(replicate, list(seeds), n_workers=n)
+    log_l_null, log_l_alt = log_likelihood(null, X, sample_weight), log_likelihood(alt, X, sample_weight)
     statistic = 2.0 * (log_l_alt - log_l_null)
     t_b = np.array([t for t, _ in results])
     return BLRTResult(n_components=int(K), statistic=float(statistic),
@@ -244,12 +256,10 @@ def blrt(X, n_components, n_bootstrap=99, *, sample_weight=None, refit_starts=5,
     check_blrt_options(n_bootstrap, refit_starts)
     if not is_dask_array(X) and not sp.issparse(X) and not isinstance(X, np.ndarray):
         X = check_array(X, ensure_all_finite="allow-nan", dtype=None)
-    layout = replicate_layout(X, sample_weight)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         null = BernoulliMixture(n_components - 1, **params).fit(X, sample_weight=sample_weight)
         alt = BernoulliMixture(n_components, **params).fit(X, sample_weight=sample_weight)
     rng = check_random_state(params.get("random_state"))
-    return bootstrap_lrt(null, alt, log_likelihood(null, X, sample_weight), log_likelihood(alt, X, sample_weight),
-                         layout, n_bootstrap=n_bootstrap, refit_starts=refit_starts, rng=rng, n_workers=n_workers,
-                         params=params)
+    return bootstrap_lrt(X, sample_weight, null, alt, n_bootstrap=n_bootstrap, refit_starts=refit_starts, rng=rng,
+                         n_workers=n_workers, params=params)

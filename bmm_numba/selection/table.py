@@ -14,7 +14,7 @@ from ..em.concurrent import run_concurrently
 from ..em.data import MixtureData, encode
 from ..estimator.checks import check_observed, check_sample_weight, is_dask_array, is_int, is_memmap
 from ..estimator.mixture import BernoulliMixture
-from .blrt import bootstrap_lrt, check_blrt_options, log_likelihood, replicate_layout
+from .blrt import bootstrap_lrt, check_blrt_options
 from .fit_statistics import information_criteria, pattern_statistics, relative_entropy
 from .parallel import check_n_workers
 
@@ -145,7 +145,6 @@ def _fill_blrt(table, X, values, fits, sample_weight, n_bootstrap, refit_starts,
     """Set ``table["BLRT_p"]`` for each K after the first (one seed stream for all, in K order)."""
     fitted = {int(K): est for K, (est, _, _) in zip(values, fits, strict=True)}
     rng = check_random_state(params.get("random_state"))
-    layout = replicate_layout(X, sample_weight)
     for i, K in enumerate(values[1:], start=1):
         if K < 2:
             continue
@@ -154,7 +153,6 @@ def _fill_blrt(table, X, values, fits, sample_weight, n_bootstrap, refit_starts,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 null = BernoulliMixture(K - 1, **params).fit(X, sample_weight=sample_weight)
-        result = bootstrap_lrt(null, fitted[K], log_likelihood(null, X, sample_weight),
-                               table["log_likelihood"][i], layout, n_bootstrap=n_bootstrap,
-                               refit_starts=refit_starts, rng=rng, n_workers=n_workers, params=params)
+        result = bootstrap_lrt(X, sample_weight, null, fitted[K], n_bootstrap=n_bootstrap, refit_starts=refit_starts,
+                               rng=rng, n_workers=n_workers, params=params)
         table["BLRT_p"][i] = result.p_value
