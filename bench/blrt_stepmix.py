@@ -96,7 +96,7 @@ def main(argv=None):
               "rows": rows, "median_seconds": medians, "stepmix_over_bmm": ratios,
               "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
                           "load_average_at_end": os.getloadavg(), "platform": platform.platform()},
-              "versions": versions(), "command": " ".join([sys.executable, *sys.argv]),
+              "versions": versions(), "command": " ".join(["python -m bench.blrt_stepmix", *sys.argv[1:]]),
               "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "blrt_stepmix.json").write_text(json.dumps(record, indent=1) + "\n")
