@@ -11,7 +11,9 @@ M_STEPS
 BernoulliMixture
     scikit-learn-style EM estimator.
 select_n_components
-    Fit over a range of K and tabulate AIC, BIC, ICL.
+    Fit over a range of K and tabulate fit statistics (AIC, BIC, SABIC, ICL, G², ..., BLRT).
+blrt
+    Bootstrap likelihood-ratio test of K - 1 against K classes.
 load_model
     Read a model file written by ``BernoulliMixture.save`` (validated, no pickle).
 
@@ -33,7 +35,8 @@ _EXPORTS = {
     "PI_SUM_ATOL": ".kernels.validation",
     "M_STEPS": ".kernels.m_step",
     "BernoulliMixture": ".estimator.mixture",
-    "select_n_components": ".estimator.mixture",
+    "select_n_components": ".selection.table",
+    "blrt": ".selection.blrt",
     "load_model": ".estimator.persist",
 }
 

@@ -33,7 +33,8 @@ start = time.perf_counter()
 table = select_n_components(X, n_components=range(1, 31), random_state=0)
 print(f"{len(table['K'])} fits in {time.perf_counter() - start:.1f} s on {X.shape[0]} x {X.shape[1]} digits")
 print(f"{'K':>3s} {'log L':>11s} {'params':>7s} {'AIC':>10s} {'BIC':>10s} {'ICL':>10s} {'entropy':>8s} conv.")
-for row in zip(*table.values(), strict=True):
+columns = ("K", "log_likelihood", "n_parameters", "AIC", "BIC", "ICL", "entropy", "converged")
+for row in zip(*(table[name] for name in columns), strict=True):
     K, log_l, p, aic, bic, icl, entropy, converged = row
     print(f"{K:3d} {log_l:11.1f} {p:7d} {aic:10.1f} {bic:10.1f} {icl:10.1f} {entropy:8.1f} {converged}")
 

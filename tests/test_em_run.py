@@ -13,8 +13,8 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import betaln
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import betaln
 
 from bmm_numba import BernoulliMixture
 from bmm_numba.em import loop
@@ -22,7 +22,7 @@ from bmm_numba.em.backend import resolve_backend
 from bmm_numba.em.collapse import MIN_MASS, prior_constant
 from bmm_numba.em.data import encode
 from bmm_numba.kernels import em_run
-from bmm_numba.kernels.row_lists import lists_pass, log_terms, padded_components, row_lists
+from bmm_numba.kernels.row_lists import lists_pass, log_terms, padded_components
 
 from . import oracle
 

@@ -12,10 +12,10 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.naive_bayes import BernoulliNB
 
-from bmm_numba.kernels.em_run import ROUNDING
 from bmm_numba import PRODUCTION_KERNELS, BernoulliMixture, select_n_components
 from bmm_numba.em.loop import TIE
 from bmm_numba.em.progress import ProgressMonitor
+from bmm_numba.kernels.em_run import ROUNDING
 from bmm_numba.kernels.jit import JIT_DISABLED
 from bmm_numba.kernels.m_step import MEANS_EPS
 
@@ -634,7 +634,9 @@ def test_bic_aic_formulas(rng):
 def test_select_n_components_table(rng):
     X, _, _, _ = planted(rng, n_samples=800)
     table = select_n_components(X, range(1, 6), random_state=0, n_init=2)
-    assert list(table) == ["K", "log_likelihood", "n_parameters", "AIC", "BIC", "ICL", "entropy", "converged"]
+    assert list(table) == ["K", "log_likelihood", "n_parameters", "AIC", "BIC", "ICL", "entropy", "converged",
+                           "SABIC", "CAIC", "AIC3", "relative_entropy", "G2", "chi2", "df", "p_G2", "p_chi2",
+                           "BLRT_p"]
     assert all(len(column) == 5 for column in table.values())
     assert table["K"] == [1, 2, 3, 4, 5]
     assert table["K"][int(np.argmin(table["BIC"]))] == 3

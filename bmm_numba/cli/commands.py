@@ -81,7 +81,7 @@ def _purity(labels, assigned, n_components):
     return rows
 
 
-def _fit_and_report(data, params, threads, out):
+def _fit_and_report(data, params, threads, out, report=False):
     """Fit, print the report, write model.npz and means.png; return the paths written."""
     X = data.X
     n, d = X.shape
@@ -119,6 +119,9 @@ def _fit_and_report(data, params, threads, out):
             line += f"  {'-' if label is None else label!s:>14}  {share:>6.1%}"
         print(line)
 
+    if report:  # fit --report
+        print()
+        print(bm.summary(X))
     written = [out / "model.npz"]
     report = {  # the model file format (BernoulliMixture.save) plus the report, as metadata
         "log_likelihood": np.float64(log_l), "bic": np.float64(bic), "n_samples": np.int64(n),
@@ -149,7 +152,8 @@ def run_fit(args):
     out = prepare_out_dir(args.out)
     data = load_data(args)
     _check_k([args.n_components], data.X.shape[0])
-    written = _fit_and_report(data, _estimator_params(args, args.n_components), args.threads, out)
+    written = _fit_and_report(data, _estimator_params(args, args.n_components), args.threads, out,
+                              report=getattr(args, "report", False))
     print()
     print("wrote: " + ", ".join(str(p) for p in written))
     return 0
@@ -164,7 +168,7 @@ def run_select(args):
     out = prepare_out_dir(args.out)
     data = load_data(args)
     _check_k(args.n_components, data.X.shape[0])
-    from ..estimator.mixture import select_n_components
+    from ..selection.table import select_n_components
     from .compare import thread_limits
 
     print(f"data: {data.description}")
@@ -174,7 +178,12 @@ def run_select(args):
     del params["n_components"]
     table = {}
     with thread_limits(args.threads), compile_notice():
-        for K in args.n_components:  # one K at a time, so progress can be shown
+        if getattr(args, "blrt", 0):  # the test of K refits K - 1: one call for every K
+            start = time.perf_counter()
+            table = select_n_components(data.X, args.n_components, blrt=args.blrt, **params)
+            _note(f"{len(table['K'])} fits and a {args.blrt}-replicate bootstrap LRT per K after the first "
+                  f"({time.perf_counter() - start:.2f} s)")
+        for K in ([] if table else args.n_components):  # one K at a time, so progress can be shown
             start = time.perf_counter()
             row = select_n_components(data.X, [K], **params)
             _note(f"K={K}: BIC {row['BIC'][0]:.1f} ({time.perf_counter() - start:.2f} s)")
@@ -187,7 +196,8 @@ def run_select(args):
         cells = []
         for c in columns:
             v = table[c][i]
-            cells.append(f"{v:>14.2f}" if isinstance(v, float) else f"{v!s:>14}")
+            digits = 4 if c.startswith("p_") or c == "BLRT_p" else 2  # p-values: 0.05 is not 0.0476
+            cells.append(f"{v:>14.{digits}f}" if isinstance(v, float) else f"{v!s:>14}")
         print("  ".join(cells))
     best = {c: table["K"][int(np.argmin(table[c]))] for c in ("BIC", "ICL", "AIC") if c in table}
     print()

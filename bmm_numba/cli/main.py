@@ -234,6 +234,18 @@ def _add_em_options(p, max_iter=100):
                    help="seed of the initialisation (default: %(default)s)")
 
 
+def _add_model_choice_options(p, command):
+    """``fit --report`` and ``select --blrt B`` (issue 21: bmm_numba.selection)."""
+    if command == "fit":
+        p.add_argument("--report", action="store_true",
+                       help="also print the model's report: fit statistics (G2, chi2, SABIC, ...), class sizes, "
+                            "item-response probabilities with standard errors, diagnostics")
+    else:
+        p.add_argument("--blrt", type=_int_at_least(0), default=0, metavar="B",
+                       help="bootstrap likelihood-ratio test of K-1 against K classes, B replicates, for each K "
+                            "after the first (column BLRT_p; 0: none; default: %(default)s)")
+
+
 def build_parser():
     """Return the ``argparse`` parser of ``bmm-numba`` (standard library only)."""
     from .. import __version__
@@ -292,6 +304,7 @@ def build_parser():
         _add_data_source(p)
         p.add_argument("--n-components", **n_components)
         _add_em_options(p)
+        _add_model_choice_options(p, command)
         _add_threads(p)
         _add_out(p)
 

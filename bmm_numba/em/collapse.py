@@ -91,7 +91,7 @@ def log_prior(mu, alpha, m):
 
 
 def prior_constant(alpha, m, n_components):
-    """The normalising part of :func:`log_prior`: ``-K sum_d betaln(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)``."""
+    """Return the normalising part of :func:`log_prior`: ``-K sum_d betaln(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)``."""
     if alpha == 0:
         return 0.0
     a, b = 2.0 * alpha * m, 2.0 * alpha * (1.0 - m)

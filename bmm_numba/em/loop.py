@@ -21,8 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..kernels import em_run
 from ..kernels.m_step import params_from_stats, params_into
 from ..kernels.row_lists import column_weights
-from .collapse import (MIN_MASS, collapsed_components, column_means, log_prior, prior_constant, reseed,
-                       worst_samples)
+from .collapse import MIN_MASS, collapsed_components, column_means, log_prior, prior_constant, reseed, worst_samples
 from .concurrent import concurrent_workers, run_concurrently
 from .progress import ProgressMonitor
 
@@ -86,7 +85,7 @@ class InMemorySource:
         return self._prior_mean
 
     def row_lists(self, n_components):
-        """``(lists, weights)`` for the compiled EM run, or None where it does not take these data.
+        """Return ``(lists, weights)`` for the compiled EM run, or None where it does not take these data.
 
         Compiled backends only, and only for passes under :data:`COMPILED_RUN_MAX_WORK` steps.
         Where rows repeat (:attr:`~bmm_numba.em.data.MixtureData.patterns`), the lists of the

@@ -7,17 +7,14 @@ loop of :mod:`bmm_numba.em.loop`; a final E-step makes ``fit_predict(X) == fit(X
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..em.backend import resolve_backend
 from ..em.blocks import check_block, init_sample_index
-from ..em.collapse import classification_entropy, m_step, n_parameters
+from ..em.collapse import m_step, n_parameters
 from ..em.data import encode
 from ..em.init import initial_resp
 from ..em.loop import SHORT_EM_STARTS, InMemorySource, best_of_starts, em_step, short_em, short_em_rows
@@ -34,7 +31,7 @@ from .checks import (
 )
 from .memmap import BatchSource, IncrementalStats, MemmapSource
 
-__all__ = ["BernoulliMixture", "select_n_components"]
+__all__ = ["BernoulliMixture"]
 
 
 class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
@@ -288,7 +285,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return self.labels_
 
     def _fit_encoded(self, data, sample_weight, warm=False):
-        """Fit on validated, encoded data (:func:`select_n_components` encodes once for every K).
+        """Fit on validated, encoded data (:func:`~bmm_numba.selection.table.select_n_components` encodes once).
 
         Returns
         -------
@@ -670,6 +667,76 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         log_l, _ = self._log_likelihood(X, sample_weight)
         return -2.0 * log_l + 2.0 * self._n_parameters()
 
+    # ----------------------------------------------------------------------------------------
+    # model criticism: thin doors into bmm_numba.selection (imported when called: a layer above)
+    # ----------------------------------------------------------------------------------------
+
+    def standard_errors(self, X, method="information", *, sample_weight=None, n_bootstrap=200, n_workers=None):
+        """Return standard errors of :attr:`means_` and :attr:`weights_` (:mod:`bmm_numba.selection.standard_errors`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The training data.
+        method : {"information", "bootstrap"}, default="information"
+            The observed information (the exact negative Hessian of the log-likelihood) or the
+            nonparametric bootstrap (``sample_weight`` resampling, classes aligned to the fit).
+        sample_weight : array-like of shape (n_samples,), default=None
+        n_bootstrap : int, default=200
+        n_workers : int or None, default=None
+            Bootstrap refits side by side (None: chosen; the result does not depend on it).
+
+        Returns
+        -------
+        StandardErrors
+            ``.means`` (n_components, n_features), ``.weights`` (n_components,), and the
+            boundary flags ``.boundary_means``, ``.boundary_weights``.
+        """
+        from ..selection.standard_errors import standard_errors
+
+        return standard_errors(self, X, method, sample_weight=sample_weight, n_bootstrap=n_bootstrap,
+                               n_workers=n_workers)
+
+    def diagnostics(self, X, sample_weight=None):
+        """Return classification diagnostics and bivariate residuals (:mod:`bmm_numba.selection.diagnostics`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        dict
+            ``"avepp"``, ``"classification_error"``, ``"entropy"``, ``"relative_entropy"``,
+            ``"class_sizes"`` and ``"bivariate_residuals"`` (n_features, n_features).
+        """
+        from ..selection.diagnostics import diagnostics
+
+        return diagnostics(self, X, sample_weight=sample_weight)
+
+    def summary(self, X, sample_weight=None, *, method="information", feature_names=None):
+        """Return a text report of the fitted model on X (:mod:`bmm_numba.selection.summary`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+        method : {"information", "bootstrap"}, default="information"
+            Of the standard errors printed.
+        feature_names : sequence of str, default=None
+            Item names (default: ``feature_names_in_`` or ``x0, x1, ...``).
+
+        Returns
+        -------
+        str
+            Fit statistics, class sizes, item-response probabilities with standard errors and
+            the diagnostics, like poLCA's or Mplus's printout.
+        """
+        from ..selection.summary import summary
+
+        return summary(self, X, sample_weight=sample_weight, method=method, feature_names=feature_names)
+
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
 
@@ -692,78 +759,3 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         X = np.vstack([(rng.uniform(size=(c, means.shape[1])) < mu).astype(np.uint8)
                        for mu, c in zip(means, counts, strict=True)])
         return X, np.repeat(np.arange(means.shape[0]), counts)
-
-
-def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, **params):
-    """Fit :class:`BernoulliMixture` for each K and tabulate information criteria.
-
-    Parameters
-    ----------
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-        As in :meth:`BernoulliMixture.fit`.
-    n_components : iterable of int, default=range(1, 11)
-        The values of K to try.
-    sample_weight : array-like of shape (n_samples,), default=None
-    **params
-        Other :class:`BernoulliMixture` parameters (``n_init``, ``random_state``, ...).
-
-    Returns
-    -------
-    table : dict of str -> list
-        Columns, one entry per K (``pandas.DataFrame(table)`` makes a data frame):
-
-        - ``"K"``: number of components;
-        - ``"log_likelihood"``: ``log L = sum_n w_n log p(x_n)``;
-        - ``"n_parameters"``: ``p = K D + K - 1``;
-        - ``"AIC"``: ``-2 log L + 2 p``;  ``"BIC"``: ``-2 log L + p log n`` (n = sum of weights);
-        - ``"entropy"``: ``E = -sum_n w_n sum_k r_nk log r_nk`` (0 for a crisp partition);
-        - ``"ICL"``: ``BIC + 2 E`` (integrated completed likelihood, BIC approximation);
-        - ``"converged"``: whether the best start converged.
-
-        Lower AIC/BIC/ICL is better.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bmm_numba import select_n_components
-    >>> rng = np.random.default_rng(0)
-    >>> mu = np.array([[0.9] * 8 + [0.1] * 8, [0.1] * 8 + [0.9] * 8])
-    >>> X = (rng.random((400, 16)) < mu[rng.integers(0, 2, 400)]).astype(np.uint8)
-    >>> table = select_n_components(X, range(1, 5), random_state=0)
-    >>> table["K"][int(np.argmin(table["BIC"]))]
-    2
-    """
-    columns = ("K", "log_likelihood", "n_parameters", "AIC", "BIC", "ICL", "entropy", "converged")
-    table = {name: [] for name in columns}
-    values = list(n_components)
-    for K in values:
-        if not is_int(K, 1):
-            raise ValueError(f"n_components must hold integers >= 1; got {K!r}")
-    encoded = None
-    if not (is_dask_array(X) or is_memmap(X)) and values:
-        # validated and encoded once for every K; the bit-packed rows and the row index (one per
-        # table width) live on the data (MNIST test, K = 2..20: see docs/design.md, issue 13)
-        template = BernoulliMixture(int(values[0]), **params)
-        X = template._check_X(X, reset=True)
-        encoded = encode(X, template.binarize)
-        check_observed(encoded)
-    for K in values:
-        est = BernoulliMixture(int(K), **params)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the "converged" column
-            warnings.filterwarnings("ignore", message="The best objective.*not replicated", category=UserWarning)
-            if encoded is None:
-                est.fit(X, sample_weight=sample_weight)
-                resp, log_prob = est._estimate(X)
-            else:
-                est.n_features_in_ = template.n_features_in_
-                resp, log_prob = est._fit_encoded(encoded, sample_weight)
-        w = check_sample_weight(sample_weight, resp.shape[0], 1)
-        log_l = float(w @ log_prob)
-        p = est._n_parameters()
-        bic = float(-2.0 * log_l + p * np.log(w.sum()))
-        entropy = classification_entropy(resp, w)
-        for name, value in zip(columns, (int(K), log_l, p, -2.0 * log_l + 2.0 * p, bic, bic + 2.0 * entropy,
-                                         entropy, bool(est.converged_)), strict=True):
-            table[name].append(value)
-    return table

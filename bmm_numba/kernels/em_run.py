@@ -314,7 +314,7 @@ _em_iterations = numba.njit(**JIT_OPTIONS)(em_iterations)
 
 def _lists_run(ones_ptr, ones, missing_ptr, missing, w, m, alpha, prior_const, total_weight, min_nk, weights,
                log_1m_dk, bias, nk, S, M_dk, observed, row, mu, pi, max_passes, tol, scheme, report_every, bounds):
-    """The compiled entry: flat arguments, packed into the EM map's data inside.
+    """Run the compiled loop from flat arguments, packed into the EM map's data inside.
 
     A nested tuple as the argument cost ~60 us a call in Numba's type dispatch (435 x 16 data:
     about one pass of a compiled run per call); arrays and scalars are typed in C.

@@ -24,12 +24,11 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 
 from .e_step_numba import normalise_log_row
+from .jit import JIT_OPTIONS, build_serial
 from .simd import LANES
 from .sparse import _add_at_ones, _csr_log_joint
-from .jit import JIT_OPTIONS, build_serial
 
 __all__ = ["RowLists", "row_lists", "lists_pass", "log_terms", "column_weights", "padded_components"]
 
