@@ -27,7 +27,7 @@ __all__ = ["MixtureData", "encode", "PATTERN_MAX_FEATURES", "PATTERN_MAX_SHARE"]
 #: Rows wider than this are never compared for repeats (:attr:`MixtureData.patterns`).
 PATTERN_MAX_FEATURES = 256
 #: Distinct rows must be at most this share of all rows for passes over patterns.
-PATTERN_MAX_SHARE = 0.5
+PATTERN_MAX_SHARE = 0.9
 
 
 class MixtureData:
