@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -147,11 +148,17 @@ def _kernels(text):
     return names
 
 
+#: Most values of K one ``--n-components`` range may list.
+MAX_K_VALUES = 1000
+
+
 def _k_range(text):
     """``"1-10"`` (inclusive), ``"2,4,8"`` or ``"5"``."""
     try:
         if "-" in text:
             low, high = (int(part) for part in text.split("-", 1))
+            if high - low >= MAX_K_VALUES:  # checked before the range is listed (1-10**12: MemoryError)
+                raise argparse.ArgumentTypeError(f"{text!r} lists {high - low + 1} values of K; at most {MAX_K_VALUES}")
             values = list(range(low, high + 1))
         else:
             values = sorted({int(part) for part in text.split(",") if part.strip()})
@@ -291,9 +298,11 @@ def build_parser():
     p.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed (default: %(default)s)")
     _add_out(p)
 
-    sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
-                   description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
-                               "thread count, the CPU and the compiled-kernel cache directory.")
+    p = sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
+                       description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
+                                   "thread count, the CPU and the compiled-kernel cache directory.")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="delete the compiled-kernel cache files (a way out of a damaged cache) and exit")
     return parser
 
 
@@ -330,6 +339,14 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except (pickle.UnpicklingError, EOFError) as exc:  # Numba reading a damaged cache index
+        end_open_line()
+        if debug:
+            raise
+        from .info import CACHE_ADVICE
+
+        print(f"{PROG} {args.command}: error: {CACHE_ADVICE} ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     except (CLIError, OSError, ValueError, ImportError, MemoryError) as exc:
         end_open_line()
         if debug:

@@ -30,6 +30,8 @@ def prepare_out_dir(path) -> Path:
     CLIError
         The folder cannot be created or written to.
     """
+    if not str(path).strip():  # Path("") is the current folder: an empty --out is a mistake, not "."
+        raise CLIError("--out is empty: name a folder (--out . for the current one)")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def _read_npy_stream(fh, path):
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     body = bytearray()
     while len(body) < nbytes:
-        part = fh.read(min(nbytes - len(body), 1 << 24))
+        part = fh.read(min(nbytes - len(body), 1 << 20))
         if not part:
             raise ValueError(f"{path}: the .npy header declares shape {shape} of {dtype} ({nbytes} bytes of "
                              f"data) but the stream ended after {len(body)}")
@@ -122,6 +122,8 @@ def load_npy(path):
     with open_input(path, pipes=True) as fh:
         if not is_regular(fh):
             head = _read_exactly(fh, len(_NPY_MAGIC))
+            if not head:
+                raise ValueError(f"{path}: is an empty pipe (a FIFO with no writer reads as empty)")
             _check_magic(head, path, "npy")
             X = _read_npy_stream(_Prefixed(head, fh), path)
         else:
