@@ -354,8 +354,8 @@ def main(argv=None):
         print(f"{PROG} {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class _Terminated(BaseException):
@@ -367,12 +367,20 @@ def _raise_terminated(signum, frame):
 
 
 def _terminate_like_interrupt():
-    """Handle SIGTERM like Ctrl-C while a command runs; return the handler to restore (or None)."""
+    """Handle SIGTERM like Ctrl-C, and SIGINT as Ctrl-C, while a command runs; return the handlers to restore.
+
+    Also when a signal was ignored at start: a shell starts background jobs with SIGINT
+    ignored, and ``kill -INT`` (or ``kill`` under ``trap '' TERM``) let a fit finish, exit 0 and
+    write ``model.npz`` (issue 22).  A fit asked to stop stops and writes nothing.  A Python
+    handler installed by someone else (a program embedding ``main``) is kept.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:  # someone else handles it: keep theirs
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
+        return {}
+    previous = {}
+    for signum, handler in ((signal.SIGTERM, _raise_terminated), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.SIG_IGN):
+            previous[signum] = signal.signal(signum, handler)
+    return previous
 
 
 def _one_line(exc, args=None):

@@ -5,7 +5,6 @@ Only the standard library at import time: the parser and its errors must stay fa
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time

@@ -16,8 +16,8 @@ import numpy as np
 from .files import open_input
 from .numpy_files import _check_2d
 
-__all__ = ["CSV_MISSING", "CSV_MAX_LINE", "CSV_BLOCK_BYTES", "CSV_DELIMITERS", "CSV_DELIMITER_NAMES", "CSVFormatError", "CSVInfo",
-           "load_csv"]
+__all__ = ["CSV_MISSING", "CSV_MAX_LINE", "CSV_BLOCK_BYTES", "CSV_DELIMITERS", "CSV_DELIMITER_NAMES", "CSVFormatError",
+           "CSVInfo", "load_csv"]
 
 
 #: Cells read as missing (NaN) in a CSV file, compared after stripping and lower-casing.

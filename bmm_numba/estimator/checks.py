@@ -20,8 +20,8 @@ from ..kernels.validation import PI_SUM_ATOL
 from ..kernels.validation import check_sample_weight as _check_weight
 
 __all__ = ["check_parameters", "check_fitted_parameters", "check_sample_weight", "scale_weights", "check_input",
-           "check_random_state_param", "is_int", "is_dask_array", "is_memmap", "n_rows", "MAX_SEED", "ALPHA_MAX", "ALL_MISSING",
-           "PARTIAL_FIT_METHODS", "check_online_parameters", "check_observed"]
+           "check_random_state_param", "is_int", "is_dask_array", "is_memmap", "n_rows", "MAX_SEED", "ALPHA_MAX",
+           "ALL_MISSING", "PARTIAL_FIT_METHODS", "check_online_parameters", "check_observed"]
 
 #: Largest integer ``random_state`` (``numpy.random.RandomState`` seeds are 32-bit).
 MAX_SEED = 2**32 - 1

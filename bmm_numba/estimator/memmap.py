@@ -192,7 +192,7 @@ class BatchSource:
         self.merged = None
 
     def statistics(self, mu, pi):
-        """The batch's statistics (:meth:`Backend.em_statistics`) merged with the stored ones."""
+        """Return the batch's statistics (:meth:`Backend.em_statistics`) merged with the stored ones."""
         data, w = self.data, self.w
         nk, S, observed, log_prob_norm = self.backend.em_statistics(data, w, mu, pi)
         batch = BlockStats(nk, S, None if observed is None else nk[:, None] - observed,

@@ -248,7 +248,7 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         return X, {key: scratch.__dict__[key] for key in _FEATURE_ATTRIBUTES if key in scratch.__dict__}
 
     def _features(self):
-        """The fitted ``n_features_in_`` (and ``feature_names_in_``), carried over by a warm or partial step."""
+        """Return the fitted ``n_features_in_`` (and ``feature_names_in_``), kept by a warm or partial step."""
         return {key: self.__dict__[key] for key in _FEATURE_ATTRIBUTES if key in self.__dict__}
 
     def _warm(self):

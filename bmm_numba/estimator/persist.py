@@ -128,7 +128,7 @@ def save_model(est, file, **metadata):
 
 
 def _model_arrays(est, metadata):
-    """The archive's members, every value validated before anything is written."""
+    """Return the archive's members, every value validated before anything is written."""
     from .. import __version__
 
     means, weights = est._fitted_parameters()
@@ -224,7 +224,7 @@ _ARRAYS = frozenset({"means", "weights", "lower_bounds", "reseeded", "dropped", 
 
 
 def _params(arrays, path):
-    """The constructor parameters of the ``params`` member, type-checked."""
+    """Return an estimator with the constructor parameters of the ``params`` member, type-checked."""
     from .mixture import BernoulliMixture
 
     try:
