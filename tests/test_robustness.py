@@ -558,6 +558,13 @@ def test_12_all_nan_memmap_is_refused_like_in_memory(tmp_path):
         BernoulliMixture(2, means_init=np.full((2, 4), 0.5)).fit(M)
 
 
+def test_12_all_nan_dask_array_is_refused_like_in_memory():
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(np.full((50, 4), np.nan), chunks=(10, 4))
+    with pytest.raises(ValueError, match="every cell of X is missing"):
+        BernoulliMixture(2).fit(X)
+
+
 # -------------------------------------------------------------------------------------------
 # 13. a damaged compiled-kernel cache: advice, and a way out
 # -------------------------------------------------------------------------------------------

@@ -101,9 +101,10 @@ def _probe():  # a function for Numba's cache locators, which locate by function
 def cache_files():
     """Return the package's compiled-kernel cache files (``.nbi`` index and ``.nbc`` data), wherever Numba keeps them.
 
-    Every source file of the package is given to each of Numba's cache locators (a folder
-    named by ``NUMBA_CACHE_DIR``, ``__pycache__`` next to the source, the user-wide cache
-    folder); Numba names a kernel's files after its module, so only this package's files match.
+    Every source file of the package is given to Numba's cache locators in Numba's order (a
+    folder named by ``NUMBA_CACHE_DIR``, ``__pycache__`` next to the source if writable, the
+    user-wide cache folder), and the first that applies, the one Numba reads, is searched;
+    Numba names a kernel's files after its module, so only this package's files match.
     """
     from numba.core.caching import CacheImpl
 
@@ -114,10 +115,10 @@ def cache_files():
                 locator = locator_class.from_function(_probe, str(source))
             except Exception:  # a locator that does not apply here (IPython, zip imports)
                 continue
-            if locator is None:
-                continue
-            folder = Path(locator.get_cache_path())
-            found.update(f for pattern in ("*.nbi", "*.nbc") for f in folder.glob(f"{source.stem}.{pattern}"))
+            if locator is not None:
+                folder = Path(locator.get_cache_path())
+                found.update(f for pattern in ("*.nbi", "*.nbc") for f in folder.glob(f"{source.stem}.{pattern}"))
+                break
     return sorted(found)
 
 

@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,10 +67,26 @@ def is_regular(fh):
     return stat.S_ISREG(os.fstat(fh.fileno()).st_mode)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``).
+
+    Setting it to read it (``os.umask(0)`` then back) races with other threads: two saves at
+    once could leave the process with umask 0.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
 
 
 @contextmanager

@@ -37,7 +37,11 @@ from .checks import (
 )
 from .memmap import BatchSource, MemmapSource, OnlineStats, check_rows_observed
 
-__all__ = ["BernoulliMixture", "select_n_components"]
+__all__ = ["BernoulliMixture", "select_n_components", "PARTIAL_FIT_HISTORY"]
+
+#: ``partial_fit`` keeps the objectives (``lower_bounds_``) and re-seeds of this many recent steps:
+#: on a never-ending stream its memory stays bounded (the history grew 8 bytes a batch).
+PARTIAL_FIT_HISTORY = 1000
 
 #: The attributes that record the data's columns (set by a new fit, kept by a warm or partial step).
 _FEATURE_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
@@ -554,7 +558,10 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
             ``n_iter_`` counts the ``partial_fit`` steps, ``lower_bound_`` is the objective of
             the merged statistics (stepwise: a running average over recent batches;
             incremental: over the stored batches, each under the parameters of its last
-            visit), ``converged_`` is False (no convergence test: watch ``lower_bounds_``).
+            visit), ``converged_`` is False (no convergence test: watch ``lower_bounds_``, the
+            objectives of the last :data:`PARTIAL_FIT_HISTORY` steps, and
+            ``reseeded_components_``, the last as many re-seeds: a stream of batches never
+            grows them without bound).
         """
         first = not hasattr(self, "means_")
         if first:
@@ -588,8 +595,9 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         step = em_step(source, mu, pi, alpha)
         n_iter += 1
         best = {"mu": step.mu, "pi": step.pi, "converged": False, "n_iter": n_iter, "lower_bound": step.lower_bound,
-                "lower_bounds": [*lower_bounds, step.lower_bound],
-                "reseeded": reseeded + [(n_iter, k, n) for k, n in step.reseeded], "dropped": dropped}
+                "lower_bounds": [*lower_bounds, step.lower_bound][-PARTIAL_FIT_HISTORY:],
+                "reseeded": (reseeded + [(n_iter, k, n) for k, n in step.reseeded])[-PARTIAL_FIT_HISTORY:],
+                "dropped": dropped}
         self._set_fitted(best, None, features, online=source.merged)
         return self
 
