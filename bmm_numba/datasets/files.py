@@ -71,7 +71,7 @@ _UMASK_LOCK = threading.Lock()
 
 
 def _umask():
-    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``).
+    """Return the process's umask, read without changing it where Linux shows it (``/proc/self/status``).
 
     Setting it to read it (``os.umask(0)`` then back) races with other threads: two saves at
     once could leave the process with umask 0.
