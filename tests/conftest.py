@@ -50,6 +50,8 @@ SLOW = {
     "test_mixture_mnist.py": {"test_mnist_sparse_fit_equals_dense_fit"},
     "test_quality_properties.py": {"test_objective_monotone_and_no_small_components"},
     "test_docs_blocks.py": {"test_block_runs"},  # 2-20 s each: a fresh interpreter per block
+    "test_robustness.py": {"test_6_partial_fit_memory_is_bounded_on_distinct_batches",
+                           "test_5_wide_csv_allocates_about_its_size"},
 }
 
 

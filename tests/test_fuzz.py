@@ -6,16 +6,27 @@ call must either return what a valid file holds or raise ``ValueError``/``OSErro
 within :data:`PEAK_LIMIT` bytes of Python/NumPy allocations (``tracemalloc``), whatever the
 header declares.  ``FUZZ_EXAMPLES`` examples per reader (the closing note of issue 15 counts
 them).
+
+Issue 22 adds the families where state can be lost or left half-done: a model saved over an
+older one under a file-size limit or onto a full disk (the old model stays, byte for byte, or
+the new one is whole), ``.npy`` and CSV bytes read through a pipe (as the file reads), a refit
+that fails or is interrupted (the fitted state unchanged), and concurrent saves.
 """
 
 import contextlib
+import copy
+import errno
 import gzip
 import io
 import os
+import resource
 import struct
 import tempfile
+import threading
 import tracemalloc
+import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +35,7 @@ from hypothesis import strategies as st
 
 from bmm_numba import BernoulliMixture, load_model
 from bmm_numba import datasets as ds
+from bmm_numba.em.progress import ProgressMonitor
 
 FUZZ_EXAMPLES = 150
 PEAK_LIMIT = 16 << 20  # every generated file is < 64 KiB; a reader may hold a few chunks
@@ -285,3 +297,192 @@ def test_fuzz_model_file(model_arrays, data):
         resp = loaded.predict_proba(X)
         assert np.all(np.isfinite(resp))
         np.testing.assert_allclose(resp.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 22: saving under a size limit or onto a full disk, pipes, failed refits, concurrent saves
+# ---------------------------------------------------------------------------------------------
+
+
+def _two_models():
+    rng = np.random.default_rng(1)
+    X = (rng.random((120, 40)) < 0.4).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = BernoulliMixture(2, random_state=0, max_iter=5).fit(X)
+        new = BernoulliMixture(6, random_state=1, max_iter=5).fit(X)
+    return old, new, X
+
+
+@pytest.fixture(scope="module")
+def two_models():
+    return _two_models()
+
+
+def _check_save_outcome(path, old, new, X, before, saved):
+    """A save either replaced the model whole or left the old one byte for byte; no temporary file."""
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    if saved:
+        np.testing.assert_array_equal(load_model(path).predict(X), new.predict(X))
+    else:
+        assert path.read_bytes() == before
+        np.testing.assert_array_equal(load_model(path).predict(X), old.predict(X))
+
+
+@FUZZ
+@given(limit=st.integers(0, 40_000))
+def test_fuzz_save_under_a_file_size_limit(two_models, limit):
+    old, new, X = two_models
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.npz"
+        old.save(path)
+        before = path.read_bytes()
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # CPython ignores SIGXFSZ: writes raise EFBIG
+        try:
+            new.save(path)
+            saved = True
+        except OSError as exc:
+            assert exc.errno == errno.EFBIG
+            saved = False
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        _check_save_outcome(path, old, new, X, before, saved)
+
+
+@FUZZ
+@given(failing_write=st.integers(0, 20))
+def test_fuzz_save_onto_a_full_disk(two_models, failing_write, monkeypatch):
+    old, new, X = two_models
+    write_array = np.lib.format.write_array
+    calls = []
+
+    def full_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > failing_write:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_array(*args, **kwargs)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.npz"
+        old.save(path)
+        before = path.read_bytes()
+        monkeypatch.setattr(np.lib.format, "write_array", full_disk)
+        try:
+            new.save(path)
+            saved = True
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+            saved = False
+        finally:
+            monkeypatch.undo()
+        _check_save_outcome(path, old, new, X, before, saved)
+
+
+def _through_a_pipe(read, raw):
+    """``read("/dev/fd/N")`` on a pipe fed ``raw`` by a thread: the result, or None after a clean error."""
+    r, w = os.pipe()
+
+    def feed():
+        with os.fdopen(w, "wb") as fh, contextlib.suppress(BrokenPipeError):
+            fh.write(raw)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        return clean_or_result(read, f"/dev/fd/{r}")
+    finally:
+        os.close(r)  # a reader that stopped early: the feeder's write fails, and it ends
+        feeder.join()
+
+
+def _same_outcome(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
+    return np.array_equal(a, b, equal_nan=True)
+
+
+@FUZZ
+@given(npy_bytes())
+def test_fuzz_npy_through_a_pipe_reads_as_the_file(raw):
+    path = _write(raw)
+    try:
+        from_file = clean_or_result(ds.load_npy, path)
+    finally:
+        os.unlink(path)
+    assert _same_outcome(_through_a_pipe(ds.load_npy, raw), from_file)
+
+
+@FUZZ
+@given(csv_files())
+def test_fuzz_csv_through_a_pipe_reads_as_the_file(case):
+    raw, _ = case
+    path = _write(raw)
+    try:
+        from_file = clean_or_result(ds.load_csv, path)
+    finally:
+        os.unlink(path)
+    assert _same_outcome(_through_a_pipe(ds.load_csv, raw), from_file)
+
+
+class _Interrupt(ProgressMonitor):
+    at = 1
+
+    def iteration(self, n_iter, *args):
+        if n_iter >= self.at:
+            raise KeyboardInterrupt
+
+
+@FUZZ
+@given(failure=st.sampled_from(["width", "n_components", "weights", "alpha", "random_state", "warm_start",
+                                "interrupt", "partial_fit"]),
+       at=st.integers(1, 4), first=st.booleans())
+def test_fuzz_failed_or_interrupted_refit_changes_nothing(two_models, failure, at, first):
+    _, fitted, X = two_models
+    est = BernoulliMixture(6, random_state=1, max_iter=5) if first else copy.deepcopy(fitted)
+    before = copy.deepcopy(vars(est))
+    bad = {"width": ({}, X[:, :7], np.ones(3)),  # the new width passes, then the weights fail
+           "n_components": ({"n_components": 10**4}, X, None),
+           "weights": ({}, X, np.r_[np.ones(X.shape[0] - 1), np.nan]), "alpha": ({"alpha": 1e300}, X, None),
+           "random_state": ({"random_state": 2**40}, X, None), "warm_start": ({"warm_start": "yes"}, X, None),
+           "interrupt": ({}, X, None), "partial_fit": ({}, X[:, :3], None)}
+    params, data, weights = bad[failure]
+    est.set_params(**params)
+    if failure == "interrupt":
+        est._progress_monitor = type("Interrupt", (_Interrupt,), {"at": at})
+    with pytest.raises((ValueError, TypeError, KeyboardInterrupt)):
+        if failure == "partial_fit":
+            est.partial_fit(data if not first else np.full((5, 3), np.nan))
+        else:
+            est.fit(data, sample_weight=weights)
+    est.__dict__.pop("_progress_monitor", None)
+    after = vars(est.set_params(**{k: before[k] for k in params}))
+    assert sorted(after) == sorted(before)
+    for key, value in before.items():
+        assert np.array_equal(np.asarray(after[key], dtype=object), np.asarray(value, dtype=object)), key
+
+
+def test_concurrent_saves_never_expose_a_partial_file(two_models, tmp_path):
+    """Threads saving two models to one path while this thread loads: every read is one whole model."""
+    old, new, X = two_models
+    path = tmp_path / "model.npz"
+    old.save(path)
+    expected = {tuple(old.predict(X)), tuple(new.predict(X))}
+    done = threading.Event()
+
+    def writer(model):
+        for _ in range(30):
+            model.save(path)
+
+    threads = [threading.Thread(target=writer, args=(m,)) for m in (old, new)]
+    for t in threads:
+        t.start()
+    reads = 0
+    while any(t.is_alive() for t in threads) or reads < 10:
+        assert tuple(load_model(path).predict(X)) in expected
+        reads += 1
+    for t in threads:
+        t.join()
+    done.set()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]

@@ -95,7 +95,7 @@ def test_partial_fit_passes_converge_to_full_batch_fit():
     X = _mixture_data(seed=3, n=2000)
     start = np.random.default_rng(0).uniform(0.3, 0.7, (3, X.shape[1]))
     batches = np.array_split(X, 5)
-    inc = BernoulliMixture(3, means_init=start)
+    inc = BernoulliMixture(3, means_init=start, partial_fit_method="incremental")
     for _ in range(40):
         for batch in batches:
             inc.partial_fit(batch)
@@ -109,12 +109,12 @@ def test_partial_fit_passes_converge_to_full_batch_fit():
 
 def test_partial_fit_replaces_a_batch_seen_again():
     X = _mixture_data(seed=4)
-    est = BernoulliMixture(3, random_state=0)
+    est = BernoulliMixture(3, random_state=0, partial_fit_method="incremental")
     for _ in range(3):
         est.partial_fit(X[:500])
-    assert len(est._incremental.batches) == 1
+    assert len(est._online.batches) == 1
     est.partial_fit(X[500:])
-    assert len(est._incremental.batches) == 2
+    assert len(est._online.batches) == 2
 
 
 def test_partial_fit_with_missing_values_sparse_and_weights():
@@ -122,7 +122,7 @@ def test_partial_fit_with_missing_values_sparse_and_weights():
     X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
     w = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
     start = np.random.default_rng(0).uniform(0.3, 0.7, (3, X.shape[1]))
-    inc = BernoulliMixture(3, means_init=start)
+    inc = BernoulliMixture(3, means_init=start, partial_fit_method="incremental")
     for _ in range(40):
         for rows in np.array_split(np.arange(X.shape[0]), 3):
             inc.partial_fit(X[rows], sample_weight=w[rows])
@@ -146,7 +146,7 @@ def test_partial_fit_after_fit_continues_and_fit_forgets_batches():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X)
-    assert not hasattr(est, "_incremental")
+    assert not hasattr(est, "_online")
     with pytest.raises(ValueError, match="features"):
         est.partial_fit(X[:, :5])
 

@@ -136,6 +136,9 @@ def load_data(args):
                        f"{args.npy} {X.shape}", Path(args.npy).name)
     elif args.npz:
         X, labels, image_shape = datasets.load_npz(args.npz)
+        if labels is not None and labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            raise CLIError(f"{args.npz}: the labels hold NaN or inf (row {int(np.argmin(np.isfinite(labels))) + 1}, "
+                           "counting from 1); the report compares components with labels: fill or drop them")
         X = _drop_columns(X, drop, args.npz)
         data = Dataset(_binary(X, args.npz, args.threshold), labels, None if drop else image_shape,
                        f"{args.npz} {X.shape}", Path(args.npz).name)

@@ -12,7 +12,12 @@ import numpy as np
 from .. import __version__
 from ..datasets import MNIST_ENV_VAR, mnist_dir_from_env
 
-__all__ = ["run_info", "cpu_name", "versions", "threading_layer"]
+__all__ = ["run_info", "cpu_name", "versions", "threading_layer", "cache_files", "clear_cache", "CACHE_ADVICE"]
+
+#: What to do when the compiled-kernel cache is damaged (truncated index files made every fit
+#: fail with a pickle traceback).
+CACHE_ADVICE = ("the compiled-kernel cache is damaged: run `bmm-numba info --clear-cache` (the kernels compile "
+                "again on the next fit), or set BMM_NUMBA_CACHE=0 to run without the cache")
 
 
 def cpu_name():
@@ -89,8 +94,51 @@ def _cache_dir():
     return _under_package(path) if path else "none (no writable cache location: kernels compile on every run)"
 
 
+def _probe():  # a function for Numba's cache locators, which locate by function and source file
+    pass
+
+
+def cache_files():
+    """Return the package's compiled-kernel cache files (``.nbi`` index and ``.nbc`` data), wherever Numba keeps them.
+
+    Every source file of the package is given to Numba's cache locators in Numba's order (a
+    folder named by ``NUMBA_CACHE_DIR``, ``__pycache__`` next to the source if writable, the
+    user-wide cache folder), and the first that applies, the one Numba reads, is searched;
+    Numba names a kernel's files after its module, so only this package's files match.
+    """
+    from numba.core.caching import CacheImpl
+
+    found = set()
+    for source in sorted(package_location().rglob("*.py")):
+        for locator_class in CacheImpl._locator_classes:  # Numba internals: the locators it would use
+            try:
+                locator = locator_class.from_function(_probe, str(source))
+            except Exception:  # a locator that does not apply here (IPython, zip imports)
+                continue
+            if locator is not None:
+                folder = Path(locator.get_cache_path())
+                found.update(f for pattern in ("*.nbi", "*.nbc") for f in folder.glob(f"{source.stem}.{pattern}"))
+                break
+    return sorted(found)
+
+
+def clear_cache():
+    """Delete the package's compiled-kernel cache files; return the number removed."""
+    removed = 0
+    for path in cache_files():
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:  # removed meanwhile (another process)
+            pass
+    return removed
+
+
 def run_info(args):
-    """``bmm-numba info``."""
+    """``bmm-numba info`` (``--clear-cache``: delete the compiled-kernel cache files first)."""
+    if getattr(args, "clear_cache", False):
+        print(f"cleared {clear_cache()} compiled-kernel cache files (the kernels compile again on the next fit)")
+        return 0
     rows = list(versions().items())
     rows += [
         ("package", str(package_location())),

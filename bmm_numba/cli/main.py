@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -156,11 +157,17 @@ def _production_kernel(text):
     raise argparse.ArgumentTypeError(f"{text!r} is {what}; choose auto or one of {', '.join(PRODUCTION_KERNEL_NAMES)}")
 
 
+#: Most values of K one ``--n-components`` range may list.
+MAX_K_VALUES = 1000
+
+
 def _k_range(text):
     """``"1-10"`` (inclusive), ``"2,4,8"`` or ``"5"``."""
     try:
         if "-" in text:
             low, high = (int(part) for part in text.split("-", 1))
+            if high - low >= MAX_K_VALUES:  # checked before the range is listed (1-10**12: MemoryError)
+                raise argparse.ArgumentTypeError(f"{text!r} lists {high - low + 1} values of K; at most {MAX_K_VALUES}")
             values = list(range(low, high + 1))
         else:
             values = sorted({int(part) for part in text.split(",") if part.strip()})
@@ -320,9 +327,11 @@ def build_parser():
     p.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed (default: %(default)s)")
     _add_out(p)
 
-    sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
-                   description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
-                               "thread count, the CPU and the compiled-kernel cache directory.")
+    p = sub.add_parser("info", help="versions, threading layer, thread count, CPU, cache directory",
+                       description="Print Python, NumPy, Numba and the other versions, Numba's threading layer and "
+                                   "thread count, the CPU and the compiled-kernel cache directory.")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="delete the compiled-kernel cache files (a way out of a damaged cache) and exit")
     for p in sub.choices.values():  # after the subcommand too: bmm-numba fit --digits --debug
         _add_global_flags(p, __version__, default=argparse.SUPPRESS)
     return parser
@@ -367,6 +376,14 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except (pickle.UnpicklingError, EOFError) as exc:  # Numba reading a damaged cache index
+        end_open_line()
+        if debug:
+            raise
+        from .info import CACHE_ADVICE
+
+        print(f"{PROG} {args.command}: error: {CACHE_ADVICE} ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     except (CLIError, OSError, ValueError, ImportError, MemoryError) as exc:
         end_open_line()
         if debug:
@@ -374,8 +391,8 @@ def main(argv=None):
         print(f"{PROG} {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class _Terminated(BaseException):
@@ -387,12 +404,20 @@ def _raise_terminated(signum, frame):
 
 
 def _terminate_like_interrupt():
-    """Handle SIGTERM like Ctrl-C while a command runs; return the handler to restore (or None)."""
+    """Handle SIGTERM like Ctrl-C, and SIGINT as Ctrl-C, while a command runs; return the handlers to restore.
+
+    Also when a signal was ignored at start: a shell starts background jobs with SIGINT
+    ignored, and ``kill -INT`` (or ``kill`` under ``trap '' TERM``) let a fit finish, exit 0 and
+    write ``model.npz`` (issue 22).  A fit asked to stop stops and writes nothing.  A Python
+    handler installed by someone else (a program embedding ``main``) is kept.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:  # someone else handles it: keep theirs
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
+        return {}
+    previous = {}
+    for signum, handler in ((signal.SIGTERM, _raise_terminated), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.SIG_IGN):
+            previous[signum] = signal.signal(signum, handler)
+    return previous
 
 
 def _one_line(exc, args=None):

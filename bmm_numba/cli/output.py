@@ -5,13 +5,13 @@ Only the standard library at import time: the parser and its errors must stay fa
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..datasets.files import atomic_write
 from ..em.progress import ProgressMonitor
 
 __all__ = ["CLIError", "prepare_out_dir", "atomic_write", "FitProgress", "compile_notice", "note", "end_open_line"]
@@ -29,6 +29,8 @@ def prepare_out_dir(path) -> Path:
     CLIError
         The folder cannot be created or written to.
     """
+    if not str(path).strip():  # Path("") is the current folder: an empty --out is a mistake, not "."
+        raise CLIError("--out is empty: name a folder (--out . for the current one)")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -38,34 +40,6 @@ def prepare_out_dir(path) -> Path:
         reason = exc.strerror or str(exc)
         raise CLIError(f"cannot write to output folder {folder}: {reason}") from None
     return folder
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_write(path, mode="wb"):
-    """Yield a temporary file next to ``path``; rename it to ``path`` only if the block succeeds.
-
-    A failure (or Ctrl-C) part-way never leaves a half-written ``path``: the temporary file is
-    removed and an older ``path`` stays as it was.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # The stream whose last write left a line open (a progress bar drawn with ``\r``), if any:

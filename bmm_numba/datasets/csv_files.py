@@ -6,16 +6,18 @@ Part of :mod:`bmm_numba.datasets`, which re-exports the public names.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from .files import open_input
 from .numpy_files import _check_2d
 
-__all__ = ["CSV_MISSING", "CSV_MAX_LINE", "CSV_DELIMITERS", "CSV_DELIMITER_NAMES", "CSVFormatError", "CSVInfo",
-           "load_csv"]
+__all__ = ["CSV_MISSING", "CSV_MAX_LINE", "CSV_BLOCK_BYTES", "CSV_DELIMITERS", "CSV_DELIMITER_NAMES", "CSVFormatError",
+           "CSVInfo", "load_csv"]
 
 
 #: Cells read as missing (NaN) in a CSV file, compared after stripping and lower-casing.
@@ -26,8 +28,10 @@ CSV_MISSING = frozenset({"", "na", "nan", "?", "null", "none"})
 #: fails here instead of growing one line without bound.
 CSV_MAX_LINE = 1 << 26
 
-#: Rows parsed into one float64 block before the next block is started.
-_CSV_BLOCK_ROWS = 4096
+#: Bytes of one float64 block of parsed rows: a block holds ``max(1, CSV_BLOCK_BYTES // (8 *
+#: n_columns))`` rows, so a wide file (3 rows x 100 000 columns, 0.6 MB) allocates one block of
+#: 3 rows, not 4096 rows x 100 000 columns (3 GiB) as blocks of a fixed row count did.
+CSV_BLOCK_BYTES = 4 << 20
 
 
 def _csv_lines(fh, path):
@@ -144,9 +148,10 @@ def load_csv(path, delimiter=None, max_rows=None, *, return_info=False):
     the next line is all numbers; ``return_info=True`` returns what was skipped.  Any other
     cell that is not a number is an error naming its line (1-based, as in an editor) and,
     when the cell holds another separator (``0;1;0`` read with ``,``), the separator to pass.
-    The file is read line by line into float64 blocks (at most twice the returned array in
-    memory, where a list of Python floats took ~18 times the file), and reading stops after
-    ``max_rows`` data rows.
+    The file is read line by line into float64 blocks of :data:`CSV_BLOCK_BYTES` (at most twice
+    the returned array plus one block in memory, where a list of Python floats took ~18 times
+    the file), and reading stops after ``max_rows`` data rows.  It is opened once, without
+    blocking: a regular file or a pipe (``<(zcat f.csv.gz)``).
 
     Parameters
     ----------
@@ -178,9 +183,9 @@ def load_csv(path, delimiter=None, max_rows=None, *, return_info=False):
         raise ValueError(f"max_rows must be None or an integer >= 1; got {max_rows!r}")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         raise ValueError(f"delimiter must be None or one character; got {delimiter!r}")
-    blocks, block, n_rows, n_cols = [], None, 0, None
+    blocks, block, n_rows, n_cols, block_rows = [], None, 0, None, 1
     header, pending, row_lines, last_line = None, None, [], None
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with io.TextIOWrapper(open_input(path, pipes=True), newline="", encoding="utf-8-sig") as fh:
         try:
             lines = _csv_lines(fh, path)
             peeked, chars = [], 0
@@ -211,16 +216,17 @@ def load_csv(path, delimiter=None, max_rows=None, *, return_info=False):
                     pending = None
                 if n_cols is None:
                     n_cols = len(row)
+                    block_rows = max(1, CSV_BLOCK_BYTES // (8 * n_cols))
                 elif len(row) != n_cols:
                     raise CSVFormatError(path, reader.line_num, f"{len(row)} cells; the first data line "
                                          f"(line {row_lines[0][1]}) has {n_cols}")
                 if reader.line_num != (last_line or 0) + 1 or not row_lines:
                     row_lines.append((n_rows, reader.line_num))
                 last_line = reader.line_num
-                if block is None or n_rows % _CSV_BLOCK_ROWS == 0:
-                    block = np.empty((_CSV_BLOCK_ROWS, n_cols))
+                if block is None or n_rows % block_rows == 0:
+                    block = np.empty((block_rows, n_cols))
                     blocks.append(block)
-                block[n_rows % _CSV_BLOCK_ROWS] = row
+                block[n_rows % block_rows] = row
                 n_rows += 1
                 if n_rows == max_rows:
                     break
@@ -234,8 +240,8 @@ def load_csv(path, delimiter=None, max_rows=None, *, return_info=False):
         raise CSVFormatError(path, None, "no data rows")
     X = np.empty((n_rows, n_cols))
     blocks.reverse()
-    for start in range(0, n_rows, _CSV_BLOCK_ROWS):
-        stop = min(start + _CSV_BLOCK_ROWS, n_rows)
+    for start in range(0, n_rows, block_rows):
+        stop = min(start + block_rows, n_rows)
         X[start:stop] = blocks.pop()[:stop - start]
     X = _check_2d(X, path, "table")
     if not return_info:

@@ -10,6 +10,7 @@ import numbers
 import sys
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..em.backend import kernel_name
 from ..em.init import INIT_METHODS
@@ -19,8 +20,17 @@ from ..kernels.missing import MISSING
 from ..kernels.validation import PI_SUM_ATOL
 from ..kernels.validation import check_sample_weight as _check_weight
 
-__all__ = ["check_parameters", "check_fitted_parameters", "check_sample_weight", "is_int", "is_dask_array",
-           "is_memmap", "n_rows"]
+__all__ = ["check_parameters", "check_fitted_parameters", "check_sample_weight", "scale_weights", "check_input",
+           "check_random_state_param", "is_int", "is_dask_array", "is_memmap", "n_rows", "MAX_SEED", "ALPHA_MAX",
+           "ALL_MISSING", "PARTIAL_FIT_METHODS", "check_online_parameters", "check_observed"]
+
+#: Largest integer ``random_state`` (``numpy.random.RandomState`` seeds are 32-bit).
+MAX_SEED = 2**32 - 1
+
+#: Largest ``alpha`` in units of the largest sample weight (1 without weights).  ``alpha`` counts
+#: pseudo-observations: a prior 1e15 times heavier than any sample sets every mean to the data's
+#: mean, and 1e308 overflowed ``2 alpha`` into NaN means.
+ALPHA_MAX = 1e15
 
 
 def is_dask_array(X):
@@ -45,6 +55,32 @@ def _is_real(value, low):
     return bool(np.isfinite(value)) and value >= low
 
 
+def _describe(value):
+    """``repr`` of a parameter with its type when the type is the problem (a 0-d array reads like a number)."""
+    if isinstance(value, np.ndarray):
+        return f"a {value.ndim}-d numpy.ndarray {value!r} (pass a plain Python value, e.g. int(...))"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_random_state_param(random_state):
+    """Return ``check_random_state(random_state)``; ``ValueError`` naming ``random_state`` otherwise.
+
+    Accepted as scikit-learn's ``check_random_state`` accepts them: None, an integer in
+    ``[0, MAX_SEED]`` (not a bool) or a ``numpy.random.RandomState``.
+    """
+    from sklearn.utils import check_random_state
+
+    if isinstance(random_state, (bool, np.bool_)) or (is_int(random_state, -np.inf) and not
+                                                       0 <= random_state <= MAX_SEED):
+        raise ValueError(f"random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState; "
+                         f"got {_describe(random_state)}")
+    try:
+        return check_random_state(random_state)
+    except ValueError:
+        raise ValueError(f"random_state must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState; "
+                         f"got {_describe(random_state)}") from None
+
+
 def check_parameters(est, n_samples, n_features):
     """Raise ``ValueError`` for any bad parameter of ``est``.
 
@@ -62,7 +98,7 @@ def check_parameters(est, n_samples, n_features):
     """
     K = est.n_components
     if not is_int(K, 1):
-        raise ValueError(f"n_components must be an integer >= 1; got {K!r}")
+        raise ValueError(f"n_components must be an integer >= 1; got {_describe(K)}")
     if K > n_samples:
         raise ValueError(f"n_components={K} must be <= n_samples={n_samples}")
     kernel_name(est.kernel)
@@ -72,10 +108,14 @@ def check_parameters(est, n_samples, n_features):
         raise ValueError(f"accelerate must be one of {list(ACCELERATIONS)}; got {est.accelerate!r}")
     for name, low in (("n_init", 1), ("max_iter", 1), ("verbose", 0), ("verbose_interval", 1)):
         if not is_int(getattr(est, name), low):
-            raise ValueError(f"{name} must be an integer >= {low}; got {getattr(est, name)!r}")
+            raise ValueError(f"{name} must be an integer >= {low}; got {_describe(getattr(est, name))}")
     for name in ("tol", "alpha"):
         if not _is_real(getattr(est, name), 0):
-            raise ValueError(f"{name} must be a finite number >= 0; got {getattr(est, name)!r}")
+            raise ValueError(f"{name} must be a finite number >= 0; got {_describe(getattr(est, name))}")
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        raise ValueError(f"warm_start must be a bool (True or False); got {_describe(est.warm_start)}")
+    check_random_state_param(est.random_state)
+    check_online_parameters(est.partial_fit_method, est.step_decay)
     if est.binarize is not None and not _is_real(est.binarize, -np.inf):
         raise ValueError(f"binarize must be None or a finite number; got {est.binarize!r}")
     means = weights = None
@@ -114,6 +154,111 @@ def check_sample_weight(sample_weight, n_samples, n_components):
         raise ValueError(f"n_components={n_components} exceeds the number of samples with "
                          f"positive weight ({np.count_nonzero(w)})")
     return w
+
+
+def scale_weights(w, alpha):
+    """Return ``(w, alpha)`` divided by one power of two when the weights are very large or very small.
+
+    ``alpha`` is in sample-weight units, so the fit of ``(c w, alpha)`` is the fit of
+    ``(w, alpha / c)``; with ``c`` a power of two every product and sum scales exactly, so
+    at ``alpha = 0`` weights ``c w`` give the fit of ``w`` bit for bit, and weights of 1e306
+    (whose sum overflowed into NaN means) fit like weights of 1.  Weights whose largest value
+    lies in ``[2**-64, 2**64]`` are returned as they are.
+
+    Parameters
+    ----------
+    w : ndarray of shape (n_samples,)
+        Validated (finite, non-negative, one positive).
+    alpha : float
+
+    Returns
+    -------
+    w : ndarray of shape (n_samples,)
+    alpha : float
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` above :data:`ALPHA_MAX` times the largest weight.
+    """
+    top = float(w.max())
+    _, exponent = np.frexp(top)
+    scale = 1.0 if 2.0**-64 <= top <= 2.0**64 else float(np.ldexp(1.0, int(exponent) - 1))
+    alpha = float(alpha) / scale
+    if alpha > ALPHA_MAX * top / scale:
+        raise ValueError(f"alpha={alpha * scale!r} is more than {ALPHA_MAX:g} times the largest sample weight "
+                         f"({top:g}): alpha counts pseudo-observations (in sample-weight units), and a prior that "
+                         "strong sets every mean to the data's mean")
+    return (w if scale == 1.0 else w / scale), alpha
+
+
+def _check_dtype(dtype, values, where):
+    """``TypeError`` for the dtypes ``check_array`` converts silently (text, None as NaN, time deltas)."""
+    kind = getattr(dtype, "kind", "O")
+    if str(dtype) == "category":
+        raise TypeError(f"{where} has dtype category; expected numbers (0/1, bool, integer or float, NaN = missing): "
+                        "convert it, e.g. with .astype(float) or .cat.codes")
+    if kind in "mMSU":
+        raise TypeError(f"{where} has dtype {dtype}; expected numbers (0/1, bool, integer or float, NaN = missing)")
+    if kind == "O" and values is not None:
+        bad = next((v for v in np.asarray(values, dtype=object).ravel() if v is None or isinstance(v, (str, bytes))),
+                   0)
+        if bad is None or isinstance(bad, (str, bytes)):
+            raise TypeError(f"{where} has dtype object with a cell {bad!r}; expected numbers (0/1, bool, integer or "
+                            "float; NaN, not None, marks a missing cell)")
+
+
+def _check_compressed(X):
+    """``ValueError`` for a CSR/CSC matrix whose structure is corrupt (checked before SciPy reads it)."""
+    major, minor = (X.shape[0], X.shape[1]) if X.format == "csr" else (X.shape[1], X.shape[0])
+    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    where = f"X (sparse {X.format.upper()} of shape {X.shape})"
+    if indptr.ndim != 1 or indptr.shape[0] != major + 1 or indptr.dtype.kind not in "iu":
+        raise ValueError(f"{where}: indptr must be {major + 1} integers; got {indptr.dtype} of shape {indptr.shape}")
+    if indices.ndim != 1 or indices.dtype.kind not in "iu" or np.shape(X.data) != indices.shape:
+        raise ValueError(f"{where}: indices and data must be 1-D of the same length; got {indices.shape} and "
+                         f"{np.shape(X.data)}")
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0] or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"{where}: indptr must start at 0, never decrease and end at the number of stored "
+                         f"values ({indices.shape[0]})")
+    if indices.size and (indices.min() < 0 or indices.max() >= minor):
+        raise ValueError(f"{where}: indices must lie in [0, {minor}); got values in [{indices.min()}, {indices.max()}]")
+
+
+def check_input(X):
+    """Refuse, by type, inputs that ``check_array`` would turn into numbers silently or fail on from deep inside.
+
+    Object arrays of text, ``None`` or other non-numbers, ``timedelta64``/``datetime64``
+    data, and pandas ``category`` columns are a ``TypeError`` naming X; a corrupt CSR/CSC
+    matrix (indptr decreasing or of the wrong length, indices out of range) a ``ValueError``.
+    ``numpy.matrix`` is taken as the 2-D array it holds.
+
+    Returns
+    -------
+    X : the input (a ``numpy.matrix`` as an ndarray)
+    """
+    if isinstance(X, np.matrix):
+        return np.asarray(X)
+    if sp.issparse(X):
+        if X.format in ("csr", "csc"):
+            _check_compressed(X)
+        return X
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(X, "columns"):  # a pandas DataFrame
+        for column, dtype in zip(X.columns, dtypes, strict=True):
+            if str(dtype) == "category" or getattr(dtype, "kind", "O") in "OmMSU":
+                _check_dtype(dtype, X[column].to_numpy(dtype=object) if str(dtype) != "category" else None,
+                             f"X column {column!r}")
+        return X
+    if isinstance(X, np.ndarray):
+        _check_dtype(X.dtype, X if X.dtype.kind == "O" else None, "X")
+    elif isinstance(X, (list, tuple)):
+        try:
+            values = np.asarray(X)
+        except (TypeError, ValueError):
+            return X  # ragged: check_array says so
+        _check_dtype(values.dtype, values if values.dtype.kind == "O" else None, "X")
+    return X
 
 
 def n_rows(X):
@@ -183,7 +328,23 @@ def check_fitted_parameters(means, weights, n_features_in, n_components):
     return mu, pi
 
 
+#: The error for data with no observed cell (in memory, memmap or Dask alike).
+ALL_MISSING = "every cell of X is missing (NaN): there is nothing to fit"
+
+
 def check_observed(data):
     """``ValueError`` when every cell of ``data`` (a :class:`~bmm_numba.em.data.MixtureData`) is missing."""
     if data.kind == "missing" and not (data.X != MISSING).any():
-        raise ValueError("every cell of X is missing (NaN): there is nothing to fit")
+        raise ValueError(ALL_MISSING)
+
+
+#: ``partial_fit_method`` values (:meth:`bmm_numba.BernoulliMixture.partial_fit`).
+PARTIAL_FIT_METHODS = ("stepwise", "incremental")
+
+
+def check_online_parameters(method, decay):
+    """``ValueError`` for a bad ``partial_fit_method`` or ``step_decay`` (``0.5 < kappa <= 1``)."""
+    if not isinstance(method, str) or method not in PARTIAL_FIT_METHODS:
+        raise ValueError(f"partial_fit_method must be one of {list(PARTIAL_FIT_METHODS)}; got {_describe(method)}")
+    if not _is_real(decay, 0) or not 0.5 < decay <= 1.0:
+        raise ValueError(f"step_decay must be a number in (0.5, 1]; got {_describe(decay)}")

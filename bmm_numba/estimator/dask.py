@@ -140,6 +140,12 @@ class DaskSource(BlockSource):
         return dask.compute(*[task(X, w, int(s), params, self.kernel, self.binarize, m)
                               for X, w, s in zip(self.blocks, self.w_blocks, self.starts, strict=True)])
 
+    def any_observed(self):
+        """Return whether any cell of X is observed (not NaN): one lazy reduction over the chunks."""
+        if self.X.dtype.kind != "f":
+            return True
+        return bool(da.any(~da.isnan(self.X)).compute())
+
     def take(self, index):
         """Rows ``index`` (sorted; None = all) computed into memory, with their weights."""
         if index is None:

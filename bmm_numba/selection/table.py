@@ -45,10 +45,11 @@ def _fit_every_k(X, values, sample_weight, params, n_workers):
         if encoded is None:
             est.fit(X, sample_weight=sample_weight)
             return (est, *est._estimate(X))
-        est.n_features_in_ = template.n_features_in_
         # side by side, each fit gets the data without the shared caches (they are not thread-safe)
         data = encoded if n == 1 else MixtureData(encoded.kind, encoded.X)
-        return (est, *est._fit_encoded(data, sample_weight))
+        features = {key: getattr(template, key) for key in ("n_features_in_", "feature_names_in_")
+                    if hasattr(template, key)}
+        return (est, *est._fit_encoded(data, sample_weight, features=features))
 
     with warnings.catch_warnings():  # once, in the calling thread (the filters are process-wide)
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the "converged" column
