@@ -823,6 +823,76 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
         log_l, _ = self._log_likelihood(X, sample_weight)
         return -2.0 * log_l + 2.0 * self._n_parameters()
 
+    # ----------------------------------------------------------------------------------------
+    # model criticism: thin doors into bmm_numba.selection (imported when called: a layer above)
+    # ----------------------------------------------------------------------------------------
+
+    def standard_errors(self, X, method="information", *, sample_weight=None, n_bootstrap=200, n_workers=None):
+        """Return standard errors of :attr:`means_` and :attr:`weights_` (:mod:`bmm_numba.selection.standard_errors`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The training data.
+        method : {"information", "bootstrap"}, default="information"
+            The observed information (the exact negative Hessian of the log-likelihood) or the
+            nonparametric bootstrap (``sample_weight`` resampling, classes aligned to the fit).
+        sample_weight : array-like of shape (n_samples,), default=None
+        n_bootstrap : int, default=200
+        n_workers : int or None, default=None
+            Bootstrap refits side by side (None: chosen; the result does not depend on it).
+
+        Returns
+        -------
+        StandardErrors
+            ``.means`` (n_components, n_features), ``.weights`` (n_components,), and the
+            boundary flags ``.boundary_means``, ``.boundary_weights``.
+        """
+        from ..selection.standard_errors import standard_errors
+
+        return standard_errors(self, X, method, sample_weight=sample_weight, n_bootstrap=n_bootstrap,
+                               n_workers=n_workers)
+
+    def diagnostics(self, X, sample_weight=None):
+        """Return classification diagnostics and bivariate residuals (:mod:`bmm_numba.selection.diagnostics`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        dict
+            ``"avepp"``, ``"classification_error"``, ``"entropy"``, ``"relative_entropy"``,
+            ``"class_sizes"`` and ``"bivariate_residuals"`` (n_features, n_features).
+        """
+        from ..selection.diagnostics import diagnostics
+
+        return diagnostics(self, X, sample_weight=sample_weight)
+
+    def summary(self, X, sample_weight=None, *, method="information", feature_names=None):
+        """Return a text report of the fitted model on X (:mod:`bmm_numba.selection.summary`).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+        method : {"information", "bootstrap"}, default="information"
+            Of the standard errors printed.
+        feature_names : sequence of str, default=None
+            Item names (default: ``feature_names_in_`` or ``x0, x1, ...``).
+
+        Returns
+        -------
+        str
+            Fit statistics, class sizes, item-response probabilities with standard errors and
+            the diagnostics, like poLCA's or Mplus's printout.
+        """
+        from ..selection.summary import summary
+
+        return summary(self, X, sample_weight=sample_weight, method=method, feature_names=feature_names)
+
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture.
 
