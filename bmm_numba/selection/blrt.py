@@ -44,6 +44,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
 from ..em.concurrent import run_concurrently
+from ..em.data import encode
 from ..estimator.checks import check_sample_weight, is_dask_array, is_int
 from ..estimator.mixture import BernoulliMixture
 from .parallel import check_n_workers, quiet_fits
@@ -146,15 +147,39 @@ def _draw(mu, pi, layout, seed):
     return X
 
 
-def _best_fit(K, start, X, w, refit_starts, seed, base, random):
+class _Fit:
+    """A replicate refit: the estimator and ``log L = sum_n w_n log p(x_n)`` from its final E-step."""
+
+    def __init__(self, estimator, log_likelihood):
+        self.estimator, self.log_likelihood = estimator, log_likelihood
+        self.lower_bound_, self.converged_ = estimator.lower_bound_, estimator.converged_
+        self.means_, self.weights_ = estimator.means_, estimator.weights_
+
+
+def _fit_encoded(est, data, w):
+    """Fit ``est`` on encoded replicate data (validated once per replicate, not once per fit)."""
+    _, log_prob = est._fit_encoded(data, w, features={"n_features_in_": data.n_features})
+    return _Fit(est, float(log_prob.sum() if w is None else w @ log_prob))
+
+
+def _best_fit(K, start, data, w, refit_starts, seed, base, random):
     """Return the best (highest objective) fit from ``start`` and, if ``random``, ``refit_starts`` others."""
     fits = []
     mu, pi = start
     if mu.shape[0] == K:
-        fits.append(BernoulliMixture(K, means_init=mu, weights_init=pi, n_init=1, **base).fit(X, sample_weight=w))
+        fits.append(_fit_encoded(BernoulliMixture(K, means_init=mu, weights_init=pi, n_init=1, **base), data, w))
     if random or not fits:
-        fits.append(BernoulliMixture(K, n_init=refit_starts, random_state=seed, **base).fit(X, sample_weight=w))
-    return max(fits, key=lambda est: est.lower_bound_)  # the objective EM maximises
+        fits.append(_fit_encoded(BernoulliMixture(K, n_init=refit_starts, random_state=seed, **base), data, w))
+    return max(fits, key=lambda fit: fit.lower_bound_)  # the objective EM maximises
+
+
+def _encoded(est, X):
+    """X validated and encoded as ``est`` fits it (once: every refit on X reads it)."""
+    return encode(est._check_X(X, reset=False), est.binarize)
+
+
+def _weights(sample_weight, X):
+    return None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], 1)
 
 
 def bootstrap_lrt(X, sample_weight, null, alt, *, n_bootstrap, refit_starts, rng, n_workers, params):
@@ -189,16 +214,16 @@ def bootstrap_lrt(X, sample_weight, null, alt, *, n_bootstrap, refit_starts, rng
     seeds = rng.randint(0, 2**31 - 1, size=(n_bootstrap, 3))
     null_start = (null.means_.copy(), null.weights_.copy())
     with quiet_fits():
-        alt = _best_fit(K, (alt.means_, alt.weights_), X, sample_weight, refit_starts, seed_x,
-                        {**base, "binarize": params.get("binarize")}, random=True)
+        alt = _best_fit(K, (alt.means_, alt.weights_), _encoded(alt, X), _weights(sample_weight, X), refit_starts,
+                        seed_x, base, random=True).estimator
     alt_start = (alt.means_.copy(), alt.weights_.copy())
     w = layout[1]
 
     def replicate(seed):
-        Xb = _draw(*null_start, layout, int(seed[0]))
-        fit0 = _best_fit(K - 1, null_start, Xb, w, refit_starts, int(seed[1]), base, random=False)
-        fit1 = _best_fit(K, alt_start, Xb, w, refit_starts, int(seed[2]), base, random=True)
-        t_b = 2.0 * (log_likelihood(fit1, Xb, w) - log_likelihood(fit0, Xb, w))
+        data = encode(_draw(*null_start, layout, int(seed[0])))  # 0/1 (NaN where X's cells are missing)
+        fit0 = _best_fit(K - 1, null_start, data, w, refit_starts, int(seed[1]), base, random=False)
+        fit1 = _best_fit(K, alt_start, data, w, refit_starts, int(seed[2]), base, random=True)
+        t_b = 2.0 * (fit1.log_likelihood - fit0.log_likelihood)
         return t_b, (not fit0.converged_) + (not fit1.converged_)
 
     work = layout[0].shape[0] * null.means_.shape[1] * K
