@@ -214,9 +214,9 @@ def bootstrap_lrt(X, sample_weight, null, alt, *, n_bootstrap, refit_starts, rng
     seeds = rng.randint(0, 2**31 - 1, size=(n_bootstrap, 3))
     null_start = (null.means_.copy(), null.weights_.copy())
     with quiet_fits():
-        alt = _best_fit(K, (alt.means_, alt.weights_), _encoded(alt, X), _weights(sample_weight, X), refit_starts,
-                        seed_x, base, random=True).estimator
-    alt_start = (alt.means_.copy(), alt.weights_.copy())
+        alt_fit = _best_fit(K, (alt.means_, alt.weights_), _encoded(alt, X), _weights(sample_weight, X),
+                            refit_starts, seed_x, base, random=True)
+    alt_start = (alt_fit.means_.copy(), alt_fit.weights_.copy())
     w = layout[1]
 
     def replicate(seed):
@@ -230,7 +230,7 @@ def bootstrap_lrt(X, sample_weight, null, alt, *, n_bootstrap, refit_starts, rng
     n = check_n_workers(n_workers, n_bootstrap, work)
     with quiet_fits():
         results = run_concurrently(replicate, list(seeds), n_workers=n)
-    log_l_null, log_l_alt = log_likelihood(null, X, sample_weight), log_likelihood(alt, X, sample_weight)
+    log_l_null, log_l_alt = log_likelihood(null, X, sample_weight), alt_fit.log_likelihood
     statistic = 2.0 * (log_l_alt - log_l_null)
     t_b = np.array([t for t, _ in results])
     return BLRTResult(n_components=int(K), statistic=float(statistic),
