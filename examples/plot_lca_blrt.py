@@ -1,6 +1,6 @@
 """
 How many latent classes? BIC, SABIC and the bootstrap likelihood-ratio test
-==========================================================================
+===========================================================================
 
 A survey of 8 yes/no items answered by 400 people, simulated from 3 latent classes.  Three ways
 to choose the number of classes K, side by side:

@@ -30,6 +30,30 @@ def test_the_first_error_in_item_order_is_raised_and_thread_counts_are_restored(
     assert len(started) < 40  # no worker takes a new item after an error
 
 
+def test_a_batch_stops_within_a_pass_when_a_task_fails():
+    import time
+
+    from bmm_numba.em.concurrent import Cancelled, stop_flag
+
+    passes = []
+
+    def task(i):
+        if i == 0:
+            time.sleep(0.05)
+            raise ValueError("first")
+        flag = stop_flag()
+        for n in range(400):  # what a compiled EM run does between passes
+            if flag[0]:
+                passes.append(n)
+                raise Cancelled("stopped")
+            time.sleep(0.01)
+        return i
+
+    with pytest.raises(ValueError, match="first"):  # the real error, not the cancellations
+        run_concurrently(task, range(2), n_workers=2)
+    assert passes and passes[0] < 400  # the other task saw the flag and stopped early
+
+
 def test_one_worker_runs_in_the_calling_thread():
     me = threading.get_ident()
     assert run_concurrently(lambda i: threading.get_ident(), range(3), n_workers=1) == [me] * 3

@@ -10,21 +10,23 @@ and the compiled EM run releases the GIL for its whole loop.
 
 Results are bit-identical to running the tasks one after another: every task gets its inputs
 (random draws included) before any task runs, a task never reads another's state, and the
-results come back in task order.  A task that runs inside a worker runs its own sub-tasks one
-after another (no nested pools, no deadlock).  The pool is made again after a ``fork``.
+results come back in task order.  The calling thread only waits (and handles Ctrl-C).  A task
+that runs inside a worker runs its own sub-tasks one after another (no nested pools, no
+deadlock).  The pool is made again after a ``fork``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
 
 import numba
+import numpy as np
 
 from ..kernels.threads import choose_parallel
 
-__all__ = ["concurrent_workers", "run_concurrently", "in_worker", "MIN_TASK_WORK"]
+__all__ = ["concurrent_workers", "run_concurrently", "in_worker", "stop_flag", "Cancelled", "MIN_TASK_WORK"]
 
 #: Fewest inner-loop steps a task must do for tasks to go side by side: handing tasks to threads
 #: costs ~0.1-0.3 ms, and the tasks' Python holds the GIL.  Default fits of a 435 x 16 survey
@@ -83,11 +85,30 @@ def _pool():
         return _POOL
 
 
+class Cancelled(Exception):
+    """Raised inside a task whose batch was stopped (another task failed, or the caller was interrupted)."""
+
+
+#: The stop flag of tasks run outside :func:`run_concurrently` (never set).
+_NEVER = np.zeros(1, dtype=np.uint8)
+
+
+def stop_flag():
+    """Return the current task's stop flag: a 1-element ``uint8`` array, set to 1 when its batch stops.
+
+    Compiled EM runs read it between passes (:func:`bmm_numba.kernels.em_run.em_iterations`) and
+    return early, so an error or Ctrl-C stops every task within a pass, not at the end of a run.
+    """
+    return getattr(_LOCAL, "stop", _NEVER)
+
+
 def run_concurrently(task, items, *, n_workers):
     """Return ``[task(item) for item in items]``, up to ``n_workers`` tasks at a time.
 
-    The calling thread is one of the workers; ``n_workers - 1`` pool threads are the others.
-    Each worker takes the next item not yet taken until none is left.
+    ``n_workers`` pool threads take the next item not yet taken until none is left; the calling
+    thread waits, so that Ctrl-C reaches it at once (a signal is handled between bytecodes, never
+    inside a compiled call): it then sets the batch's stop flag (:func:`stop_flag`), every
+    running task stops within a pass, and the interrupt is raised.
 
     Parameters
     ----------
@@ -95,7 +116,8 @@ def run_concurrently(task, items, *, n_workers):
         ``task(item) -> result``; it must not depend on the order in which items run.
     items : sequence
     n_workers : int
-        From :func:`concurrent_workers`; 1 runs the items one after another in the calling thread.
+        From :func:`concurrent_workers`; 1 runs the items one after another in the calling thread
+        (as does any call from inside a task).
 
     Returns
     -------
@@ -105,21 +127,21 @@ def run_concurrently(task, items, *, n_workers):
     Raises
     ------
     BaseException
-        The first exception in item order (``KeyboardInterrupt`` included), once every worker
-        has stopped: after an error no worker takes a new item.
+        The first exception in item order other than :class:`Cancelled`, once every worker has
+        stopped: after an error no worker takes a new item.
     """
     items = list(items)
-    if n_workers <= 1 or len(items) <= 1:
+    if n_workers <= 1 or len(items) <= 1 or in_worker():  # inside a worker: in turn (no pool thread to wait on)
         return [task(item) for item in items]
     results, errors = [None] * len(items), [None] * len(items)
-    next_item, stop, lock = iter(range(len(items))), threading.Event(), threading.Lock()
+    next_item, lock = iter(range(len(items))), threading.Lock()
+    flag = np.zeros(1, dtype=np.uint8)
 
     def drain():
-        previous_threads, previous_flag = numba.get_num_threads(), in_worker()
-        numba.set_num_threads(1)  # per thread: every kernel of the task runs its serial build
-        _LOCAL.worker = True
+        numba.set_num_threads(1)  # per thread (a pool thread of ours): every kernel runs its serial build
+        _LOCAL.worker, _LOCAL.stop = True, flag
         try:
-            while not stop.is_set():
+            while not flag[0]:
                 with lock:
                     i = next(next_item, None)
                 if i is None:
@@ -128,20 +150,25 @@ def run_concurrently(task, items, *, n_workers):
                     results[i] = task(items[i])
                 except BaseException as error:  # noqa: BLE001 - re-raised by the caller below
                     errors[i] = error
-                    stop.set()
+                    flag[0] = 1
         finally:
-            _LOCAL.worker = previous_flag
-            numba.set_num_threads(previous_threads)
+            _LOCAL.worker, _LOCAL.stop = False, _NEVER
 
-    futures = [_pool().submit(drain) for _ in range(min(n_workers, len(items)) - 1)]
+    futures = [_pool().submit(drain) for _ in range(min(n_workers, len(items)))]
     try:
-        drain()
         for future in futures:
-            future.result()
-    except BaseException:  # an interrupt while waiting: no worker takes another item
-        stop.set()
+            while True:
+                try:
+                    future.result(timeout=0.1)  # a timed wait: Ctrl-C is handled between the waits
+                    break
+                except TimeoutError:
+                    continue
+    except BaseException:  # an interrupt while waiting: every task stops within a pass
+        flag[0] = 1
+        for future in futures:
+            future.exception()
         raise
-    for error in errors:
-        if error is not None:
-            raise error
+    real = [error for error in errors if error is not None and not isinstance(error, Cancelled)]
+    if real or any(error is not None for error in errors):
+        raise (real or [error for error in errors if error is not None])[0]
     return results

@@ -22,7 +22,7 @@ from ..kernels import em_run
 from ..kernels.m_step import params_from_stats, params_into
 from ..kernels.row_lists import column_weights
 from .collapse import MIN_MASS, collapsed_components, column_means, log_prior, prior_constant, reseed, worst_samples
-from .concurrent import concurrent_workers, run_concurrently
+from .concurrent import Cancelled, concurrent_workers, run_concurrently, stop_flag
 from .progress import ProgressMonitor
 
 __all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "run_em", "short_em", "best_of_starts",
@@ -255,13 +255,15 @@ def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(
     source_map = _SourceMap(source, alpha, getattr(source, "prior_mean", None))
     bounds = np.empty(max(1, max_iter))
     report_every = int(getattr(monitor, "report_every", 0))
+    stop = stop_flag()
     is_converged, n_passes = False, 0
     begin = perf_counter()
     while n_passes < max_iter:
         mu_next, pi_next, n_new, passes, reason = _run_segment(
             source_map, mu, pi, max_passes=max_iter - n_passes, tol=tol, scheme=scheme, report_every=report_every,
-            bounds=bounds)
-        n_passes += passes
+            bounds=bounds, stop=stop)
+        # a collapse is found by a pass that em_step below makes again: counted once
+        n_passes += passes - (reason == em_run.COLLAPSED)
         seconds = perf_counter() - begin
         for value in bounds[:n_new]:
             change = value - lower_bounds[-1] if lower_bounds else np.inf
@@ -271,7 +273,9 @@ def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(
         if reason == em_run.CONVERGED:
             is_converged = True
             break
-        if reason != em_run.COLLAPSED or n_passes >= max_iter:
+        if reason == em_run.STOPPED:
+            raise Cancelled("the fits running beside this one stopped")
+        if reason != em_run.COLLAPSED:
             continue
         # the policy: one Python step from the point whose pass found the collapse (its pass again)
         step = em_step(source, mu, pi, alpha, once, prior_mean=source_map.prior_mean)

@@ -45,7 +45,7 @@ from .jit import JIT_OPTIONS, build_serial
 from .m_step import MEANS_EPS, params_into
 from .row_lists import RowLists, lists_pass, log_terms, padded_components
 
-__all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES", "COLLAPSED", "REPORT",
+__all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES", "COLLAPSED", "REPORT", "STOPPED",
            "REASONS", "ROUNDING", "FLAT", "converged", "em_iterations", "compiled_run", "interpreted_run",
            "lists_em_map", "log_prior_sum"]
 
@@ -53,9 +53,9 @@ __all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES"
 PLAIN, SQUAREM, OVERRELAX = 0, 1, 2
 SCHEMES = {"none": PLAIN, "squarem": SQUAREM, "overrelax": OVERRELAX}
 
-#: Why a run returned.
-CONVERGED, MAX_PASSES, COLLAPSED, REPORT = 0, 1, 2, 3
-REASONS = ("converged", "max_iter", "collapsed", "report")
+#: Why a run returned (``STOPPED``: its stop flag was set from another thread).
+CONVERGED, MAX_PASSES, COLLAPSED, REPORT, STOPPED = 0, 1, 2, 3, 4
+REASONS = ("converged", "max_iter", "collapsed", "report", "stopped")
 
 #: A change of the objective below ``-ROUNDING * max(1, |objective|)`` is a decrease, not rounding.
 ROUNDING = 1e-10
@@ -194,7 +194,7 @@ def lists_em_map(data, mu, pi, new_mu, new_pi):
 em_map = lists_em_map
 
 
-def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
+def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds, stop):
     """Run EM from ``(mu, pi)`` until a reason to stop (the loop body, compiled or not).
 
     The EM map it calls is the module's global ``em_map``: :func:`lists_em_map` in the compiled
@@ -218,6 +218,9 @@ def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
         Return after this many accepted iterations (0: never).
     bounds : ndarray of shape (>= max_passes,)
         Written: the objective at each accepted point, in order.
+    stop : ndarray of shape (1,), uint8
+        Read before every pass: non-zero returns :data:`STOPPED` (another thread asks the run to
+        end: :func:`bmm_numba.em.concurrent.stop_flag`).
 
     Returns
     -------
@@ -228,7 +231,7 @@ def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
         Accepted iterations (entries of ``bounds`` written).
     n_passes : int
     reason : int
-        One of :data:`CONVERGED`, :data:`MAX_PASSES`, :data:`COLLAPSED`, :data:`REPORT`.
+        One of :data:`CONVERGED`, :data:`MAX_PASSES`, :data:`COLLAPSED`, :data:`REPORT`, :data:`STOPPED`.
     """
     K, D = mu.shape
     P = K * D + K
@@ -260,6 +263,8 @@ def em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds):
             return f_mu, f_pi, n_iter, n_passes, MAX_PASSES
         if report_every > 0 and n_iter % report_every == 0:
             return f_mu, f_pi, n_iter, n_passes, REPORT
+        if stop[0]:
+            return f_mu, f_pi, n_iter, n_passes, STOPPED
         if scheme == PLAIN or (scheme == OVERRELAX and eta == 1.0) or (scheme == SQUAREM and not plain):
             # a plain EM step: the accepted point's image becomes the accepted point
             objective, collapsed = em_map(data, f_mu, f_pi, g_mu, g_pi)
@@ -313,7 +318,8 @@ _em_iterations = numba.njit(**JIT_OPTIONS)(em_iterations)
 
 
 def _lists_run(ones_ptr, ones, missing_ptr, missing, w, m, alpha, prior_const, total_weight, min_nk, weights,
-               log_1m_dk, bias, nk, S, M_dk, observed, row, mu, pi, max_passes, tol, scheme, report_every, bounds):
+               log_1m_dk, bias, nk, S, M_dk, observed, row, mu, pi, max_passes, tol, scheme, report_every, bounds,
+               stop):
     """Run the compiled loop from flat arguments, packed into the EM map's data inside.
 
     A nested tuple as the argument cost ~60 us a call in Numba's type dispatch (435 x 16 data:
@@ -321,29 +327,30 @@ def _lists_run(ones_ptr, ones, missing_ptr, missing, w, m, alpha, prior_const, t
     """
     data = (RowLists(ones_ptr, ones, missing_ptr, missing), w, m, alpha, prior_const, total_weight, min_nk,
             (weights, log_1m_dk, bias, nk, S, M_dk, observed, row))
-    return _em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds)
+    return _em_iterations(data, mu, pi, max_passes, tol, scheme, report_every, bounds, stop)
 
 
 _lists_run = build_serial(_lists_run)
 
 
-def interpreted_run(em_map_function, data, mu, pi, *, max_passes, tol, scheme, report_every, bounds):
+def interpreted_run(em_map_function, data, mu, pi, *, max_passes, tol, scheme, report_every, bounds, stop=None):
     """Run :func:`em_iterations` as plain Python with another EM map (passes that use threads).
 
     Parameters
     ----------
     em_map_function : callable
         ``em_map_function(data, mu, pi, new_mu, new_pi) -> (objective, collapsed)``.
-    data, mu, pi, max_passes, tol, scheme, report_every, bounds
-        As in :func:`em_iterations`.
+    data, mu, pi, max_passes, tol, scheme, report_every, bounds, stop
+        As in :func:`em_iterations` (``stop`` default: never).
     """
+    stop = np.zeros(1, dtype=np.uint8) if stop is None else stop
     body = types.FunctionType(em_iterations.__code__, {**em_iterations.__globals__, "em_map": em_map_function},
                               em_iterations.__name__)
-    return body(data, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds)
+    return body(data, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds, stop)
 
 
 def compiled_run(lists, w, m, alpha, prior_const, total_weight, min_nk, mu, pi, *, max_passes, tol, scheme,
-                 report_every, bounds):
+                 report_every, bounds, stop=None):
     """Run :func:`em_iterations` compiled over row lists (one ``nogil`` call).
 
     Parameters
@@ -357,18 +364,31 @@ def compiled_run(lists, w, m, alpha, prior_const, total_weight, min_nk, mu, pi, 
         ``-K sum_d betaln(2 alpha m_d + 1, 2 alpha (1 - m_d) + 1)`` (0 at ``alpha=0``).
     total_weight, min_nk : float
         ``sum(w)``, and the mass below which a component has collapsed.
-    mu, pi, max_passes, tol, scheme, report_every, bounds
-        As in :func:`em_iterations`.
+    mu, pi, max_passes, tol, scheme, report_every, bounds, stop
+        As in :func:`em_iterations` (``stop`` default: never).
 
     Returns
     -------
     As :func:`em_iterations`.
     """
+    stop = np.zeros(1, dtype=np.uint8) if stop is None else stop
     K, D = mu.shape
     KP = padded_components(K)
     has_missing = lists.missing.shape[0] > 0
     D_missing = D if has_missing else 0  # the missing cells' arrays are empty without any
     scratch = (np.empty(D * KP), np.empty((D_missing, KP)), np.empty(KP), np.empty(KP), np.empty(D * KP),
                np.empty((D_missing, KP)), np.empty((K, D) if has_missing else (0, 0)), np.empty(KP))
-    return _lists_run(*lists, w, m, float(alpha), float(prior_const), float(total_weight), float(min_nk), *scratch,
-                      mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds)
+    try:
+        return _lists_run(*lists, w, m, float(alpha), float(prior_const), float(total_weight), float(min_nk),
+                          *scratch, mu, pi, int(max_passes), float(tol), int(scheme), int(report_every), bounds,
+                          stop)
+    except SystemError as error:
+        # a signal handler that raised (Ctrl-C, the command line's SIGTERM) while the dispatcher
+        # unboxed the arguments leaves its exception set: Python reports "returned a result with an
+        # exception set"; the handler's exception is what the caller must see
+        cause = error
+        while isinstance(cause, SystemError) and (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        if cause is not error:
+            raise cause from None
+        raise
