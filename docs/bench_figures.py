@@ -114,8 +114,11 @@ def draw_whole_fit(source, png):
     from matplotlib.figure import Figure
 
     result = json.loads(Path(source).read_text())
-    rows = result["panels"].get("whole", [])
+    default = result["settings"].get("accelerate")  # the estimator's rows of its default scheme only
+    rows = [r for r in result["panels"].get("whole", []) if r["side"] != "bmm" or default is None
+            or r.get("accelerate", default) == default]
     names = list(dict.fromkeys(r["data"] for r in rows))
+    K = result["settings"]["K"]
 
     def median(side, name):
         values = [r["seconds"] for r in rows if r["data"] == name and r["side"] == side and r.get("seconds")]
@@ -132,14 +135,15 @@ def draw_whole_fit(source, png):
         if ours[i] == ours[i] and theirs[i] == theirs[i]:
             ax.annotate(f"{theirs[i] / ours[i]:.3g}x", (x[i] + 0.2, theirs[i]), ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x)
-    ax.set_xticklabels([n.replace("_", " ") for n in names])
+    ax.set_xticklabels([n.replace("_", " ") + (f"\nK = {K[n]}" if isinstance(K, dict) else "") for n in names])
     ax.set_yscale("log")
     ax.set_ylim(top=np.nanmax(theirs) * 3)  # room for the ratios above the bars
     ax.set_ylabel("seconds per whole fit (median over seeds)")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=9, loc="upper right")
-    ax.set_title(f"A whole default fit, K = {result['settings']['K']}: validation, start, EM to tol, final E-step "
-                 f"({Path(source).name})", fontsize=10)
+    where = "" if isinstance(K, dict) else f", K = {K}"
+    ax.set_title(f"A whole default fit{where}: validation, start, EM to tol, final E-step ({Path(source).name})",
+                 fontsize=10)
     _save(fig, png)
 
 

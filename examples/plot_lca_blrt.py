@@ -96,8 +96,9 @@ print(best.summary(X, feature_names=[f"item{d + 1}" for d in range(8)]))
 # The BLRT's cost against StepMix's
 # ---------------------------------
 # StepMix's ``blrt_sweep`` runs the same tests (1 vs 2, ..., 4 vs 5) with one start per refit;
-# this package starts each refit from the fitted parameters and from 5 random starts
-# (``refit_starts``), and runs the replicates side by side when the data are small.
+# this package starts each K-class refit from the fitted parameters and from one random start
+# (``refit_starts=1``, itself the best of 5 short EM runs), and runs the replicates side by side
+# when the data are small.
 
 try:
     from stepmix import StepMix

@@ -59,7 +59,7 @@ def _fit_every_k(X, values, sample_weight, params, n_workers):
         return run_concurrently(fit, values, n_workers=n), encoded, X
 
 
-def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blrt=0, refit_starts=5,
+def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blrt=0, refit_starts=1,
                         n_workers=None, **params):
     """Fit :class:`~bmm_numba.BernoulliMixture` for each K and tabulate fit statistics.
 
@@ -74,7 +74,7 @@ def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blr
         Bootstrap replicates of the bootstrap likelihood-ratio test (:func:`bmm_numba.blrt`) of
         K - 1 against K classes, for each K after the first (the K - 1 model is the table's
         when K - 1 was tried, else fitted with the same parameters).  0 leaves ``"BLRT_p"`` NaN.
-    refit_starts : int, default=5
+    refit_starts : int, default=1
         Random starts of each replicate's K-class refit, besides the start from the fitted
         K-class parameters (see :func:`bmm_numba.blrt`).
     n_workers : int or None, default=None
