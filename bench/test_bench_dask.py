@@ -61,7 +61,7 @@ def _generated(n_rows):
 
 
 def _fit(X):
-    est = BernoulliMixture(N_COMPONENTS, means_init=START, tol=0.0, max_iter=ITERATIONS)
+    est = BernoulliMixture(N_COMPONENTS, means_init=START, tol=0.0, max_iter=ITERATIONS, accelerate="none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: a fixed number of iterations
         return est.fit(X)

@@ -51,7 +51,7 @@ def em_start(article_data):
 
 def _fit(X, mu0, pi0, kernel):
     model = BernoulliMixture(K, kernel=kernel, means_init=mu0, weights_init=pi0, max_iter=ITERATIONS, tol=0.0,
-                             alpha=0.0)
+                             alpha=0.0, accelerate="none")  # plain EM: the reference loop's iterations
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never "converges"
         return model.fit(X)
