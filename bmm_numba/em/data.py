@@ -64,9 +64,11 @@ class MixtureData:
         if not self.keep_row_index:
             return None
         width = padded_components(n_components)
-        if width not in self._row_index:
-            self._row_index = {width: build_row_index(self.X, n_components, parallel=parallel)}
-        return self._row_index[width]
+        index = self._row_index.get(width)
+        if index is None:  # the local, not the dict: fits side by side may replace the dict meanwhile
+            index = build_row_index(self.X, n_components, parallel=parallel)
+            self._row_index = {width: index}
+        return index
 
     def rows(self, index):
         """Return a :class:`MixtureData` of the rows ``index`` (sorted int array), same kind, copied.
