@@ -45,6 +45,7 @@ class MixtureData:
         self.X = X
         self.n_samples, self.n_features = X.shape
         self._csr = self._csc = self._packed = self._rows = self._lists = self._patterns = None
+        self._stored = None
         self._row_index = {}
         #: Build :meth:`row_index` (True for data that many passes will read: an in-memory fit).
         self.keep_row_index = False
@@ -84,6 +85,13 @@ class MixtureData:
         rows = MixtureData(self.kind, X if self.kind == "sparse" else np.ascontiguousarray(X))
         self._rows = (np.array(index, copy=True), rows)
         return rows
+
+    @property
+    def stored_cells(self):
+        """Ones plus missing cells: the length of :attr:`lists` without making them (counted once)."""
+        if self._stored is None:
+            self._stored = int(self.X.nnz if self.kind == "sparse" else np.count_nonzero(self.X))
+        return self._stored
 
     @property
     def lists(self):

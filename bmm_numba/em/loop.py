@@ -91,11 +91,9 @@ class InMemorySource:
         Where rows repeat (:attr:`~bmm_numba.em.data.MixtureData.patterns`), the lists of the
         distinct rows with their summed weights.
         """
-        if not self.backend.compiled:
-            return None
+        if not self.backend.compiled or self.data.stored_cells * n_components >= COMPILED_RUN_MAX_WORK:
+            return None  # decided before the lists are made: MNIST train's would be 32 MB, unread
         lists = self.data.lists
-        if (lists.ones.size + lists.missing.size) * n_components >= COMPILED_RUN_MAX_WORK:
-            return None
         if self._pattern_weights is None:
             patterns = self.data.patterns
             self._pattern_weights = (lists, self.w) if patterns is None else (
@@ -252,7 +250,9 @@ def run_em(source, mu, pi, *, alpha, max_iter, tol, monitor, reseeded_at_start=(
     if drop:
         once = np.zeros(len(pi), dtype=bool)
         once[list(reseeded_at_start)] = True
-    source_map = _SourceMap(source, alpha, getattr(source, "prior_mean", None))
+    # the compiled run takes the prior's mode from the data; other passes from their first pass
+    compiled = hasattr(source, "row_lists") and source.row_lists(len(pi)) is not None
+    source_map = _SourceMap(source, alpha, source.prior_mean if compiled else None)
     bounds = np.empty(max(1, max_iter))
     report_every = int(getattr(monitor, "report_every", 0))
     stop = stop_flag()
