@@ -22,7 +22,7 @@ from bmm_numba.em.backend import resolve_backend
 from bmm_numba.em.collapse import MIN_MASS, prior_constant
 from bmm_numba.em.data import encode
 from bmm_numba.kernels import em_run
-from bmm_numba.kernels.row_lists import lists_pass, log_terms, padded_components
+from bmm_numba.kernels.row_lists import lists_pass, log_terms, padded_pairs
 
 from . import oracle
 
@@ -49,7 +49,7 @@ def encoded(X, kind):
 
 def run_pass(data, w, mu, pi, alpha=0.0, m=None):
     K, D = mu.shape
-    KP = padded_components(K)
+    KP = padded_pairs(K)
     has_missing = data.lists.missing.size > 0
     Dm = D if has_missing else 0
     weights, log_1m, bias = np.empty(D * KP), np.empty((Dm, KP)), np.empty(KP)

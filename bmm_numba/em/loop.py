@@ -131,6 +131,11 @@ class Step(NamedTuple):
     once: np.ndarray | None
 
 
+def objective(stats, mu, alpha, m):
+    """Return the one objective, ``(log L + log p(mu)) / sum(w)``, of a pass's statistics under means ``mu``."""
+    return float((stats.log_lik + log_prior(mu, alpha, m)) / stats.weight)
+
+
 def em_step(source, mu, pi, alpha, once=None, prior_mean=None):
     """One EM iteration: a pass over ``source`` under ``(mu, pi)``, the M-step, the collapse policy.
 
@@ -156,7 +161,7 @@ def em_step(source, mu, pi, alpha, once=None, prior_mean=None):
     """
     stats = source.statistics(mu, pi)
     m = column_means(stats) if prior_mean is None else prior_mean
-    lower_bound = float((stats.log_lik + log_prior(mu, alpha, m)) / stats.weight)
+    lower_bound = objective(stats, mu, alpha, m)
     new_mu, new_pi = params_from_stats(stats.nk, stats.S, alpha, stats.weight, stats.observed, prior_mean=m)
     collapsed = collapsed_components(stats.nk, stats.weight, stats.n_rows)
     records, dropped = [], []
@@ -181,7 +186,6 @@ class _SourceMap:
 
     def __init__(self, source, alpha, prior_mean):
         self.source, self.alpha, self.prior_mean = source, alpha, prior_mean
-        self.prior_const = None
 
 
 def _source_em_map(data, mu, pi, new_mu, new_pi):
@@ -190,11 +194,10 @@ def _source_em_map(data, mu, pi, new_mu, new_pi):
     if data.prior_mean is None:
         data.prior_mean = column_means(stats)
     m = data.prior_mean
-    objective = float((stats.log_lik + log_prior(mu, data.alpha, m)) / stats.weight)
     collapsed = collapsed_components(stats.nk, stats.weight, stats.n_rows).size > 0
     params_into(stats.nk, stats.S, np.empty((0, 0)) if stats.observed is None else stats.observed, data.alpha, m,
                 stats.weight, new_mu, new_pi)
-    return objective, collapsed
+    return objective(stats, mu, data.alpha, m), collapsed
 
 
 def _run_segment(source_map, mu, pi, **settings):

@@ -43,7 +43,7 @@ import numpy as np
 
 from .jit import JIT_OPTIONS, build_serial
 from .m_step import MEANS_EPS, params_into
-from .row_lists import RowLists, lists_pass, log_terms, padded_components
+from .row_lists import RowLists, lists_pass, log_terms, padded_pairs
 
 __all__ = ["PLAIN", "SQUAREM", "OVERRELAX", "SCHEMES", "CONVERGED", "MAX_PASSES", "COLLAPSED", "REPORT", "STOPPED",
            "REASONS", "ROUNDING", "FLAT", "converged", "em_iterations", "compiled_run", "interpreted_run",
@@ -373,7 +373,7 @@ def compiled_run(lists, w, m, alpha, prior_const, total_weight, min_nk, mu, pi, 
     """
     stop = np.zeros(1, dtype=np.uint8) if stop is None else stop
     K, D = mu.shape
-    KP = padded_components(K)
+    KP = padded_pairs(K)
     has_missing = lists.missing.shape[0] > 0
     D_missing = D if has_missing else 0  # the missing cells' arrays are empty without any
     scratch = (np.empty(D * KP), np.empty((D_missing, KP)), np.empty(KP), np.empty(KP), np.empty(D * KP),

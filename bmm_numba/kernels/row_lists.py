@@ -30,7 +30,7 @@ from .jit import JIT_OPTIONS, build_serial
 from .simd import LANES
 from .sparse import _add_at_ones, _csr_log_joint
 
-__all__ = ["RowLists", "row_lists", "lists_pass", "log_terms", "column_weights", "padded_components"]
+__all__ = ["RowLists", "row_lists", "lists_pass", "log_terms", "column_weights", "padded_pairs"]
 
 
 class RowLists(NamedTuple):
@@ -120,7 +120,7 @@ def column_weights(lists, w, n_features):
     return ones, missing
 
 
-def padded_components(n_components):
+def padded_pairs(n_components):
     """``KP``: K padded to 2-lane pairs after its whole 8-lane vectors, or to one more vector past 4 left.
 
     The sparse kernels' loops add 8-lane vectors then 2-lane pairs, and a vector add costs about
@@ -134,7 +134,7 @@ def padded_components(n_components):
 
 @numba.njit(**JIT_OPTIONS)
 def log_terms(mu, pi, weights, log_1m_dk, bias, alpha, m):
-    """Write the pass's parameter terms, K padded to ``KP`` (:func:`padded_components`); return the log-prior's sum.
+    """Write the pass's parameter terms, K padded to ``KP`` (:func:`padded_pairs`); return the log-prior's sum.
 
     Parameters
     ----------
