@@ -24,8 +24,9 @@ runs (Mplus's default is 20 random starts of which 5 are iterated to the end); o
 data sets its size was 7 % with either (``docs/benchmarks.md``), at a third of the time.  A
 refit whose informed start cannot be used (the fitted model dropped a component) gets
 ``refit_starts`` random starts instead.  The K-class fit to X itself gets the same search (EM
-from the given fit, and ``refit_starts`` random starts; the better is kept), so that ``T`` and every ``T_b`` come from the same procedure: a K-class fit
-to X poorer than the replicates' would lower ``T`` alone and inflate the p-value.
+from the given fit, and ``refit_starts`` random starts; the better is kept), so that ``T`` and
+every ``T_b`` come from the same procedure: a K-class fit to X poorer than the replicates' would
+lower ``T`` alone and inflate the p-value.
 
 The replicates are independent: they run side by side where the data are too small for one fit
 to use the threads (:mod:`bmm_numba.em.concurrent`).  Every replicate's seeds are drawn before
