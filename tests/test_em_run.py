@@ -152,12 +152,49 @@ def test_the_stopping_rule_estimates_the_distance_to_the_limit(rate, tol, stops_
     assert not em_run.converged(bounds, n - 1, tol) or n == 2
 
 
+@pytest.mark.parametrize(("rate", "tol", "stops_within"), [(0.5, 1e-6, 1e-6), (0.99, 1e-6, 1e-6), (0.999, 1e-8, 1e-8)])
+def test_the_confirmation_estimates_the_distance_to_the_limit(rate, tol, stops_within):
+    limit = -10.0
+    bounds = limit - rate ** np.arange(20000)
+    n = next(n for n in range(2, bounds.size) if em_run.confirmed(bounds, n, tol))
+    assert limit - bounds[n - 1] < stops_within * abs(limit) * 1.5
+    assert n > em_run.CONFIRM_RATIOS + 1  # read from CONFIRM_RATIOS ratios
+
+
+def saddle_changes():
+    # one-hot K=5 (seed 0): a fast drop, then EM leaving a saddle (changes growing)
+    return np.array([1.2e-3, 1.07e-5, 1.7e-7, 1.9e-7, 2.3e-7, 3.1e-7, 6e-7, 2e-6])
+
+
+def test_a_drop_then_growth_is_not_confirmed():
+    bounds = -42.0 + np.concatenate([[0.0], np.cumsum(saddle_changes())])
+    # the cycle-rate rule is fooled where the changes dropped (at 1.7e-7 and 1.9e-7) ...
+    assert em_run.converged(bounds, 4, 1e-6) and em_run.converged(bounds, 5, 1e-6)
+    # ... three ratios of plain changes in a row are not, anywhere
+    assert not any(em_run.confirmed(bounds, n, 1e-6) for n in range(2, bounds.size + 1))
+
+
+@pytest.mark.parametrize("scheme", [em_run.SQUAREM, em_run.OVERRELAX, em_run.PLAIN])
+def test_runs_end_on_plain_steps_whose_changes_shrink(scheme):
+    rng = np.random.default_rng(5)
+    X, _, _, _ = problem(rng, 200, 9, 3, "dense")
+    mu0, pi0 = rng.uniform(0.3, 0.7, (3, 9)), np.full(3, 1 / 3)
+    (_, _, n_iter, _, reason), bounds = fixed_run(X, mu0, pi0, 20000, 0.0, scheme, tol=1e-6)
+    assert reason == em_run.CONVERGED
+    assert em_run.confirmed(bounds, n_iter, 1e-6)
+    changes = np.diff(bounds)[-(em_run.CONFIRM_RATIOS + 1):]
+    assert np.all(changes > 0) and np.all(np.diff(changes) < 0)
+
+
 def test_the_stopping_rule_never_converges_on_a_decrease_and_always_on_a_flat_objective():
     assert not em_run.converged(np.array([-1.0, -1.1]), 2, 1.0)
     assert em_run.converged(np.array([-5.0, -5.0]), 2, 0.0)
     assert not em_run.converged(np.array([-5.0, -4.9999]), 2, 0.0)  # tol=0: the fixed point only
     growing = -10 + np.cumsum(np.full(10, 1e-9) * 1.5 ** np.arange(10))  # EM leaving a saddle
     assert not any(em_run.converged(growing, n, 1e-6) for n in range(2, 11))
+    assert not any(em_run.confirmed(growing, n, 1e-6) for n in range(2, 11))
+    assert not em_run.confirmed(np.array([-1.0, -1.1]), 2, 1.0)
+    assert em_run.confirmed(np.array([-5.0, -5.0]), 2, 0.0)
 
 
 def test_interpreted_and_compiled_runs_agree():
