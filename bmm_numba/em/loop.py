@@ -331,10 +331,15 @@ def fit_workers(source, n_components, n_tasks, passes):
     the threads (or read blocks from a file or a cluster) run one after another.  The source's
     lazily made parts are made here, before any worker reads them.
     """
-    lists = source.row_lists(n_components) if hasattr(source, "row_lists") else None
-    if lists is None:
+    if not isinstance(source, InMemorySource) or not source.backend.compiled:
         return 1
+    lists = source.row_lists(n_components)
     source.prior_mean  # noqa: B018 - made once, before the workers share it
+    if lists is None:
+        # larger in-memory data: each fit's passes in one thread, the fits side by side, beat one
+        # fit at a time over both threads: the Python around each pass (table, prior, M-step)
+        # then overlaps another fit's compiled pass (MNIST test K=10, default fit: 0.278 -> 0.222 s)
+        return concurrent_workers(n_tasks, 0, task_work=source.data.stored_cells * n_components * passes)
     pass_work = (lists[0].ones.size + lists[0].missing.size + lists[1].size) * n_components
     return concurrent_workers(n_tasks, 0, task_work=pass_work * passes)
 
