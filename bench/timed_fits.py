@@ -144,6 +144,14 @@ def fit_bmm(X, K, seed, *, gap=False, **params):
     ``gap``: also run the fit on to its own fixed point (:func:`fixed_point_gap`, untimed) and
     record ``gap`` (nats per sample), ``gap_n_iter``, ``gap_converged``, ``gap_seconds``.
     """
+    row, model = timed_bmm(X, K, seed, **params)
+    if gap:
+        row.update(fixed_point_gap(model, X))
+    return row
+
+
+def timed_bmm(X, K, seed, **params):
+    """Time ``BernoulliMixture(K, random_state=seed, **params).fit(X)``; return ``(row, model)``."""
     model = BernoulliMixture(K, random_state=seed, **params)
     start = perf_counter()
     quiet(model.fit, X)
@@ -151,9 +159,7 @@ def fit_bmm(X, K, seed, *, gap=False, **params):
     row = {"seconds": seconds, "n_iter": int(model.n_iter_), "n_passes": int(getattr(model, "n_passes_", -1)),
            "converged": bool(model.converged_), "lower_bound": float(model.lower_bound_),
            "log_likelihood": float(model.score(X)), "n_components": int(model.n_components_)}
-    if gap:
-        row.update(fixed_point_gap(model, X))
-    return row
+    return row, model
 
 
 def fit_to_fixed_point(X, K, seed, **params):

@@ -67,11 +67,13 @@ from .timed_fits import (
     fit_stepmix,
     fit_to_fixed_point,
     fixed_iterations,
+    fixed_point_gap,
     onehot_data,
     quiet,
     stepmix_iterations,
     stepmix_measurement,
     stepmix_model,
+    timed_bmm,
     tiny_data,
     zoo_data,
 )
@@ -140,10 +142,12 @@ def panel_whole(data, args, log):
         for accelerate in args.accelerate:
             params = {"accelerate": accelerate} if accelerate else {}
             fit_bmm(X, K, args.seeds.get(name)[0], **params)  # warm-up: compile, threads, memory
-            for seed in args.seeds.get(name):
-                rows.append({**info, "side": "bmm", "accelerate": accelerate, "seed": seed,
-                             **fit_bmm(X, K, seed, gap=args.gap, **params)})
+            # the timed fits one after another (as StepMix's), the untimed measures of each after them
+            fits = [(seed, *timed_bmm(X, K, seed, **params)) for seed in args.seeds.get(name)]
+            for seed, row, model in fits:
+                rows.append({**info, "side": "bmm", "accelerate": accelerate, "seed": seed, **row})
                 if args.gap:
+                    rows[-1].update(fixed_point_gap(model, X))
                     rows[-1].update(fit_to_fixed_point(X, K, seed, **params))
                 log(rows[-1])
         if args.stepmix:
