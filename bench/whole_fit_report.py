@@ -234,9 +234,9 @@ def _stepmix_note(settings):
             "onehot): it stops when its mean log-likelihood changes by less than `abs_tol` or by less "
             "than `rel_tol` of itself, i.e. by less than `tol * max(1, |ll|)`, the estimator's rule on its objective "
             "(which adds the log-prior of the means, `alpha`); StepMix also takes a small decrease for convergence.  "
-            "Each side made one "
-            "untimed fit first (the estimator on the whole data set, StepMix on its first 500 rows), then its timed fits "
-            "one after another (the estimator's fixed-point measures after all of them); text is CSR for "
+            "Each side made one untimed fit first (the estimator on the whole data set, StepMix on its first 500 "
+            "rows), then its timed fits one after another (the estimator's fixed-point measures after all of them); "
+            "text is CSR for "
             "the estimator, dense (converted outside the timer) for StepMix."]
 
 
