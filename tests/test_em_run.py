@@ -174,6 +174,22 @@ def test_a_drop_then_growth_is_not_confirmed():
     assert not any(em_run.confirmed(bounds, n, 1e-6) for n in range(2, bounds.size + 1))
 
 
+def test_a_confirmation_is_refuted_by_growth_or_by_a_rate_too_slow_for_the_tolerance():
+    def bounds_of(*changes):
+        return -9.0 + np.concatenate([[0.0], np.cumsum(changes)])
+
+    tol = 1e-6  # limit 9e-6 here
+    assert em_run.refuted(bounds_of(1.7e-7, 1.9e-7), 3, tol)  # growing
+    assert em_run.refuted(bounds_of(4.0e-6, 3.5e-6), 3, tol)  # rate 0.875: 2.45e-5 still to go
+    assert em_run.refuted(bounds_of(4.0e-5, 2.0e-5), 3, tol)  # the change itself above the limit
+    assert not em_run.refuted(bounds_of(4.0e-6, 1.0e-6), 3, tol)  # rate 0.25: 3.3e-7 to go
+    assert not em_run.refuted(bounds_of(4.0e-6, 0.0), 3, tol)  # flat
+    # whatever refutes also fails the confirmation that would follow with these two changes last
+    for changes in [(1e-3, 1.7e-7, 1.9e-7), (1e-3, 4.0e-6, 3.5e-6), (1e-3, 4.0e-5, 2.0e-5)]:
+        b = bounds_of(1e-2, *changes)
+        assert em_run.refuted(b, b.size, tol) and not em_run.confirmed(b, b.size, tol)
+
+
 @pytest.mark.parametrize("scheme", [em_run.SQUAREM, em_run.OVERRELAX, em_run.PLAIN])
 def test_runs_end_on_plain_steps_whose_changes_shrink(scheme):
     rng = np.random.default_rng(5)

@@ -96,12 +96,14 @@ class BernoulliMixture(ClusterMixin, DensityMixin, BaseEstimator):
     tol : float, default=1e-6
         Stopping rule, relative to ``max(1, |objective|)``: the fit has converged when the last
         change of the objective (:attr:`lower_bounds_`) and the distance still to go, estimated
-        from the change and the observed rate of convergence (``c rho / (1 - rho)``, ``rho``
-        the ratio of the last change to the one two iterations earlier), are both below
-        ``tol``.  A decrease is never convergence; changes that do not shrink (EM crossing a
-        plateau) never converge.  With 0 the fit runs to the fixed point: until the objective no
+        from the change and the observed rate of convergence (``c rho / (1 - rho)``), are both
+        below ``tol``.  The fit ends on four plain EM steps in a row whose changes shrink, ``rho``
+        the largest ratio of consecutive changes among them (an accelerated fit takes them once
+        its own sequence looks converged): a fit that passes near a saddle, where the changes
+        drop and then grow, goes on.  A decrease is never convergence; changes that do not
+        shrink never converge.  With 0 the fit runs to the fixed point: until the objective no
         longer increases beyond its rounding (``1e-13`` relative), or ``max_iter``.
-        :func:`bmm_numba.kernels.em_run.converged` has the rule.
+        :func:`bmm_numba.kernels.em_run.confirmed` has the rule.
     accelerate : {"squarem", "overrelax", "none"}, default="squarem"
         Extrapolation between EM steps (:mod:`bmm_numba.kernels.em_run`): SQUAREM (Varadhan &
         Roland 2008, steplength S3, in logit/log coordinates so means stay in (0, 1) and weights
