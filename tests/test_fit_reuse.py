@@ -179,7 +179,7 @@ def test_select_builds_one_row_index_per_table_width(monkeypatch):
     X = mixture_rows(6, n=300, d=16, k=3)
     select_n_components(X, range(1, 11), random_state=0, max_iter=5, n_workers=1)
     assert len(calls) == 2  # K = 1..8 share one table width, K = 9, 10 the next
-    # side by side (small data only), each fit has its own copy of the caches: one index per fit
+    # side by side, each fit has its own copy of the caches: one index per fit
     calls.clear()
     select_n_components(X, range(1, 11), random_state=0, max_iter=5, n_workers=2)
     assert len(calls) == 10

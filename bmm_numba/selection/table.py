@@ -35,10 +35,13 @@ def _fit_every_k(X, values, sample_weight, params, n_workers):
         X = template._check_X(X, reset=True)
         encoded = encode(X, template.binarize)
         check_observed(encoded)
-    work = encoded.n_samples * encoded.n_features * max(values) if encoded is not None else math.inf
     random_state = params.get("random_state")
     shared_rng = random_state is not None and not isinstance(random_state, (int, np.integer))
-    n = 1 if encoded is None or shared_rng else check_n_workers(n_workers, len(values), work)
+    # in memory, the K values side by side (one thread each), whatever a pass costs: on larger
+    # data too the Python around each pass then overlaps another fit's compiled pass (MNIST test,
+    # K = 2..20: 7.1 -> 6.0 s); the largest K first, so that no worker is left with it alone
+    n = 1 if encoded is None or shared_rng else check_n_workers(n_workers, len(values), 0)
+    order = sorted(range(len(values)), key=lambda i: -int(values[i])) if n > 1 else range(len(values))
 
     def fit(K):
         est = BernoulliMixture(int(K), **params)
@@ -56,7 +59,9 @@ def _fit_every_k(X, values, sample_weight, params, n_workers):
         # the estimator's "best objective not replicated" warning (issue 21 item 5): the table's
         # fits are compared with each other, not read one by one
         warnings.filterwarnings("ignore", message="The best objective.*not replicated", category=UserWarning)
-        return run_concurrently(fit, values, n_workers=n), encoded, X
+        fits = run_concurrently(fit, [values[i] for i in order], n_workers=n)
+        by_position = dict(zip(order, fits, strict=True))
+        return [by_position[i] for i in range(len(values))], encoded, X
 
 
 def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blrt=0, refit_starts=1,
@@ -79,7 +84,8 @@ def select_n_components(X, n_components=range(1, 11), *, sample_weight=None, blr
         K-class parameters (see :func:`bmm_numba.blrt`).
     n_workers : int or None, default=None
         Fits run side by side (the K values; the BLRT's replicates).  None: as many as
-        :func:`~bmm_numba.em.concurrent.concurrent_workers` allows (more than one only when the
+        :func:`~bmm_numba.em.concurrent.concurrent_workers` allows (in-memory data: the K values
+        side by side, one thread each, largest K first; the BLRT's replicates only when the
         data are too small for one fit to use the threads).  The table is the same for any
         value (with an integer or None ``random_state``; a ``RandomState`` instance is drawn
         from in turn, so its fits run one after another).
