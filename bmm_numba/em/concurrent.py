@@ -29,10 +29,11 @@ from ..kernels.threads import choose_parallel
 __all__ = ["concurrent_workers", "run_concurrently", "in_worker", "stop_flag", "Cancelled", "MIN_TASK_WORK"]
 
 #: Fewest inner-loop steps a task must do for tasks to go side by side: handing tasks to threads
-#: costs ~0.1-0.3 ms, and the tasks' Python holds the GIL.  Default fits of a 435 x 16 survey
-#: (K = 4: five 20-pass short-EM runs of ~15000 steps a pass, 0.3 M a task) took 9.9 ms side by
-#: side against 7.9 ms in turn; text (3 M steps a pass) gains from two threads.
-MIN_TASK_WORK = 1 << 22
+#: costs ~0.1-0.3 ms, and the tasks' Python holds the GIL.  Default fits (five 20-pass short-EM
+#: runs, medians of 6 x 20 fits, 2 cores, the caller waiting on futures): a 435 x 16 survey with
+#: 5 % NaN (K = 4, 0.34 M steps a task) 6.3 ms side by side against 7.7 ms in turn; a 101 x 15
+#: table (K = 4, 0.06 M) 3.1 against 2.1-3.0 ms, carcinoma (K = 3, 5400) 1.2-1.3 against 1.1 ms.
+MIN_TASK_WORK = 1 << 18
 
 _POOL = None
 _POOL_PID = None
