@@ -262,6 +262,31 @@ def test_fits_are_identical_for_any_thread_count_and_with_starts_side_by_side(fo
         assert_array_equal(other.start_objectives_, reference.start_objectives_)
 
 
+def test_many_distinct_dense_rows_take_the_table_pass_and_reach_the_same_fit(monkeypatch):
+    rng = np.random.default_rng(4)
+    n = loop.TABLE_RUN_MIN_ROWS
+    K = -(-loop.TABLE_RUN_MIN_ROW_COMPONENTS // n)
+    centres = rng.uniform(0.05, 0.95, (K, 40))  # a mixture with a sharp optimum
+    X = (rng.random((n, 40)) < centres[rng.integers(0, K, n)]).astype(np.uint8)
+    backend = resolve_backend("numba")
+    assert loop.InMemorySource(encode(X), np.ones(n), backend).row_lists(K) is None  # the table pass
+    assert loop.InMemorySource(encode(X), np.ones(n), backend).row_lists(K - 1) is not None  # too little work
+    assert loop.InMemorySource(encode(X[:-1]), np.ones(n - 1), backend).row_lists(K + 1) is not None  # too few rows
+    repeated = np.repeat(X[:20], -(-n // 20), axis=0)[:n]
+    assert loop.InMemorySource(encode(repeated), np.ones(n), backend).row_lists(K) is not None  # patterns
+    params = {"n_components": K, "random_state": 0, "tol": 0.0, "max_iter": 300}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = BernoulliMixture(**params).fit(X)
+        monkeypatch.setattr(loop, "TABLE_RUN_MIN_ROWS", n + 1)
+        lists = BernoulliMixture(**params).fit(X)
+    assert_allclose(table.lower_bound_, lists.lower_bound_, rtol=1e-9)
+    # the same fixed point, its components possibly in another order (a start's tie went the other way)
+    order_t, order_l = np.argsort(table.means_.sum(axis=1)), np.argsort(lists.means_.sum(axis=1))
+    assert_allclose(table.means_[order_t], lists.means_[order_l], atol=1e-6)
+    assert_allclose(table.weights_[order_t], lists.weights_[order_l], atol=1e-6)
+
+
 def test_start_objectives_and_the_not_replicated_warning():
     rng = np.random.default_rng(2)
     X = (rng.random((200, 10)) < 0.5).astype(np.uint8)  # no structure: starts end in different places

@@ -21,14 +21,15 @@ from sklearn.exceptions import ConvergenceWarning
 from ..kernels import em_run
 from ..kernels.m_step import params_from_stats, params_into
 from ..kernels.row_lists import column_weights
-from ..kernels.table.e_step import LUT_MIN_ROWS
+from ..kernels.table.e_step import LUT_MIN_ROWS, table_kernel_available
 from .collapse import MIN_MASS, collapsed_components, column_means, log_prior, prior_constant, reseed, worst_samples
 from .concurrent import Cancelled, concurrent_workers, run_concurrently, stop_flag
 from .progress import ProgressMonitor
 
 __all__ = ["PassStatistics", "InMemorySource", "Step", "em_step", "run_em", "short_em", "best_of_starts",
            "fit_workers", "REPLICATED",
-           "ACCELERATIONS", "COMPILED_RUN_MAX_WORK", "SHORT_EM_STARTS", "SHORT_EM_ITER", "SHORT_EM_MIN_ROWS",
+           "ACCELERATIONS", "COMPILED_RUN_MAX_WORK", "TABLE_RUN_MIN_ROWS", "TABLE_RUN_MIN_ROW_COMPONENTS",
+           "SHORT_EM_STARTS", "SHORT_EM_ITER", "SHORT_EM_MIN_ROWS",
            "SHORT_EM_ROWS_PER_COMPONENT", "short_em_rows"]
 
 #: Values of the estimator's ``accelerate`` (:mod:`bmm_numba.kernels.em_run`).
@@ -38,6 +39,14 @@ ACCELERATIONS = tuple(em_run.SCHEMES)
 #: over row lists (:func:`~bmm_numba.kernels.em_run.compiled_run`); larger data run the same
 #: iterations in Python around the backend's (threaded) pass.
 COMPILED_RUN_MAX_WORK = 1 << 23
+#: Dense data without repeated rows from this many rows, and this many rows times components, run
+#: in Python around the table kernel instead: its vectorised pass beats the row lists' once the
+#: rows are many, now that such fits also go side by side (default fits, medians of 3 x 8, 2
+#: cores, row lists / table: digits 1797 x 64 K = 10 33 / 23 ms, K = 5 23 / 17 ms, K = 20 72 /
+#: 62 ms; generated 3000 x 16 K = 4 23 / 15 ms, 4000 x 20 K = 3 35 / 16 ms, 2400 x 16 K = 5 26 /
+#: 14 ms; but 2000 x 16 K = 2 11 / 14 ms, 1500 x 16 K = 4 13 / 15 ms, and from 1000 rows down
+#: the row lists tie or win: 1000 x 64 K = 10 20 / 20 ms, 500 x 64 K = 10 12 / 20 ms).
+TABLE_RUN_MIN_ROWS, TABLE_RUN_MIN_ROW_COMPONENTS = 1500, 8000
 
 
 class PassStatistics(NamedTuple):
@@ -88,16 +97,22 @@ class InMemorySource:
     def row_lists(self, n_components):
         """Return ``(lists, weights)`` for the compiled EM run, or None where it does not take these data.
 
-        Compiled backends only, and only for passes under :data:`COMPILED_RUN_MAX_WORK` steps.
-        Where rows repeat (:attr:`~bmm_numba.em.data.MixtureData.patterns`), the lists of the
+        Compiled backends only, and only for passes under :data:`COMPILED_RUN_MAX_WORK` steps;
+        dense data of many distinct rows (:data:`TABLE_RUN_MIN_ROWS`,
+        :data:`TABLE_RUN_MIN_ROW_COMPONENTS`) take the table kernel's pass instead.  Where rows
+        repeat (:attr:`~bmm_numba.em.data.MixtureData.patterns`), the lists of the
         distinct rows with their summed weights.
         """
         if not self.backend.compiled or self.data.stored_cells * n_components >= COMPILED_RUN_MAX_WORK:
             return None  # decided before the lists are made: MNIST train's would be 32 MB, unread
-        lists = self.data.lists
+        data = self.data
+        if (data.kind == "dense" and self.n_samples >= TABLE_RUN_MIN_ROWS
+                and self.n_samples * n_components >= TABLE_RUN_MIN_ROW_COMPONENTS
+                and data.patterns is None and table_kernel_available()):
+            return None  # many distinct dense rows: the table kernel's pass
         if self._pattern_weights is None:
-            patterns = self.data.patterns
-            self._pattern_weights = (lists, self.w) if patterns is None else (
+            patterns = data.patterns
+            self._pattern_weights = (data.lists, self.w) if patterns is None else (
                 patterns[0], np.bincount(patterns[1], weights=self.w, minlength=patterns[1].max() + 1))
         return self._pattern_weights
 
@@ -335,13 +350,13 @@ def fit_workers(source, n_components, n_tasks, passes):
     if not isinstance(source, InMemorySource) or not source.backend.compiled:
         return 1
     lists = source.row_lists(n_components)
-    source.prior_mean  # noqa: B018 - made once, before the workers share it
     if lists is None:
         # larger in-memory data: each fit's passes in one thread, the fits side by side, beat one
         # fit at a time over both threads: the Python around each pass (table, prior, M-step)
         # then overlaps another fit's compiled pass (MNIST test K=10, default fit: 0.316 -> 0.255 s)
         task_work = source.data.stored_cells * n_components * passes
     else:
+        source.prior_mean  # noqa: B018 - made once (the compiled run reads it), before the workers share it
         task_work = (lists[0].ones.size + lists[0].missing.size + lists[1].size) * n_components * passes
     n = concurrent_workers(n_tasks, 0, task_work=task_work)
     if n > 1:  # what the passes, the starts' M-steps and the final E-step read, made before the workers share it
