@@ -6,7 +6,9 @@ latent class analysis is many such fits: the ``n_init`` starts, the short-EM can
 default start, the K values of ``select_n_components``, bootstrap replicates.  They are
 independent, so they run concurrently here, each in a worker thread whose Numba thread count is 1
 (``numba.set_num_threads`` is per thread), so every kernel inside runs its serial ``nogil`` build
-and the compiled EM run releases the GIL for its whole loop.
+and the compiled EM run releases the GIL for its whole loop.  Larger in-memory fits, whose passes
+could use the threads themselves, go side by side too: the Python around one fit's passes then
+overlaps the other fit's compiled pass (MNIST test, K = 10: 0.316 -> 0.255 s a default fit).
 
 Results are bit-identical to running the tasks one after another: every task gets its inputs
 (random draws included) before any task runs, a task never reads another's state, and the

@@ -341,11 +341,12 @@ TIE = 1e-9
 def fit_workers(source, n_components, n_tasks, passes):
     """How many of ``n_tasks`` fits on ``source`` to run at once (:mod:`bmm_numba.em.concurrent`).
 
-    Fits that run compiled over row lists stay in one thread, so they run side by side when
-    each does enough work (``passes`` of at most that many passes: the steps of the pass times
-    ``passes`` against :data:`~bmm_numba.em.concurrent.MIN_TASK_WORK`); fits whose passes use
-    the threads (or read blocks from a file or a cluster) run one after another.  The source's
-    lazily made parts are made here, before any worker reads them.
+    In-memory fits run side by side, one thread each, when each does enough work (the steps of
+    a pass times ``passes``, at most that many passes, against
+    :data:`~bmm_numba.em.concurrent.MIN_TASK_WORK`): compiled runs cannot use a second thread,
+    and the Python around a threaded pass overlaps the other fit's pass.  Fits that read blocks
+    from a file or a cluster run one after another.  What the workers share and make lazily
+    (the prior's mode, the row index, the CSR/CSC columns) is made here first.
     """
     if not isinstance(source, InMemorySource) or not source.backend.compiled:
         return 1
