@@ -142,23 +142,19 @@ def test_extrapolated_points_stay_in_range():
     assert not em_run._from_free(theta, mu, pi)
 
 
+@pytest.mark.parametrize("rule", ["converged", "confirmed"])
 @pytest.mark.parametrize(("rate", "tol", "stops_within"), [(0.5, 1e-6, 1e-6), (0.99, 1e-6, 1e-6), (0.999, 1e-8, 1e-8)])
-def test_the_stopping_rule_estimates_the_distance_to_the_limit(rate, tol, stops_within):
+def test_the_stopping_rule_estimates_the_distance_to_the_limit(rule, rate, tol, stops_within):
     # a linearly converging sequence with a known limit: the rule stops within tol of it
+    stops = getattr(em_run, rule)
     limit = -10.0
     bounds = limit - rate ** np.arange(20000)
-    n = next(n for n in range(2, bounds.size) if em_run.converged(bounds, n, tol))
+    n = next(n for n in range(2, bounds.size) if stops(bounds, n, tol))
     assert limit - bounds[n - 1] < stops_within * abs(limit) * 1.5
-    assert not em_run.converged(bounds, n - 1, tol) or n == 2
-
-
-@pytest.mark.parametrize(("rate", "tol", "stops_within"), [(0.5, 1e-6, 1e-6), (0.99, 1e-6, 1e-6), (0.999, 1e-8, 1e-8)])
-def test_the_confirmation_estimates_the_distance_to_the_limit(rate, tol, stops_within):
-    limit = -10.0
-    bounds = limit - rate ** np.arange(20000)
-    n = next(n for n in range(2, bounds.size) if em_run.confirmed(bounds, n, tol))
-    assert limit - bounds[n - 1] < stops_within * abs(limit) * 1.5
-    assert n > em_run.CONFIRM_RATIOS + 1  # read from CONFIRM_RATIOS ratios
+    if rule == "converged":
+        assert not stops(bounds, n - 1, tol) or n == 2
+    else:
+        assert n > em_run.CONFIRM_RATIOS + 1  # read from CONFIRM_RATIOS ratios
 
 
 def saddle_changes():

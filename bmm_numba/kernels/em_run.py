@@ -85,6 +85,27 @@ LOGIT_MAX = float(np.log1p(-MEANS_EPS) - np.log(MEANS_EPS))
 
 
 @build_serial  # also called from Python (interpreted runs): cached
+def _last_change(bounds, n, tol):
+    """``(verdict, c, limit)`` from the last change ``c`` of ``bounds[:n]`` alone.
+
+    ``verdict``: 1 converged (a change within :data:`FLAT`), -1 not (fewer than two points, a
+    decrease beyond :data:`ROUNDING`, or ``c`` not below ``limit = max(tol, FLAT) * max(1,
+    |objective|)``), 0 for the rate to decide.
+    """
+    if n < 2:
+        return -1, 0.0, 0.0
+    last = bounds[n - 1]
+    scale = max(1.0, abs(last))
+    c = last - bounds[n - 2]
+    if c < -ROUNDING * scale:
+        return -1, c, 0.0
+    if c <= FLAT * scale:
+        return 1, c, 0.0
+    limit = max(tol, FLAT) * scale
+    return (-1 if c >= limit else 0), c, limit
+
+
+@build_serial  # also called from Python (interpreted runs): cached
 def converged(bounds, n, tol):
     """Return whether the objectives ``bounds[:n]`` have converged at relative tolerance ``tol``.
 
@@ -95,18 +116,9 @@ def converged(bounds, n, tol):
     within :data:`FLAT` always does, and changes that do not shrink never do (EM crossing a
     plateau).  ``tol=0`` is ``tol=FLAT``: the run ends at the fixed point.
     """
-    if n < 2:
-        return False
-    last = bounds[n - 1]
-    scale = max(1.0, abs(last))
-    c = last - bounds[n - 2]
-    if c < -ROUNDING * scale:
-        return False
-    if c <= FLAT * scale:
-        return True
-    limit = max(tol, FLAT) * scale
-    if c >= limit or n < RATE_SPAN + 2:
-        return False
+    verdict, c, limit = _last_change(bounds, n, tol)
+    if verdict != 0 or n < RATE_SPAN + 2:
+        return verdict > 0
     c_old = bounds[n - 1 - RATE_SPAN] - bounds[n - 2 - RATE_SPAN]
     if c_old <= c:
         return False
@@ -124,18 +136,9 @@ def confirmed(bounds, n, tol):
     asymptotic ratio from below when a fast direction fades, so a ratio that grows (EM leaving a
     saddle, or a slower direction taking over) is never read as convergence.
     """
-    if n < 2:
-        return False
-    last = bounds[n - 1]
-    scale = max(1.0, abs(last))
-    c = last - bounds[n - 2]
-    if c < -ROUNDING * scale:
-        return False
-    if c <= FLAT * scale:
-        return True
-    limit = max(tol, FLAT) * scale
-    if c >= limit or n < CONFIRM_RATIOS + 2:
-        return False
+    verdict, c, limit = _last_change(bounds, n, tol)
+    if verdict != 0 or n < CONFIRM_RATIOS + 2:
+        return verdict > 0
     rho = 0.0
     for j in range(CONFIRM_RATIOS):
         newer = bounds[n - 1 - j] - bounds[n - 2 - j]
