@@ -23,6 +23,8 @@ import numpy as np
 
 from bmm_numba import blrt, select_n_components
 
+from .lca_fits import class_rows
+
 MEANS = np.array([[0.85, 0.85, 0.85, 0.85, 0.15, 0.15, 0.15, 0.15],
                   [0.15, 0.15, 0.85, 0.85, 0.85, 0.85, 0.15, 0.15],
                   [0.85, 0.15, 0.15, 0.85, 0.15, 0.85, 0.85, 0.15]])
@@ -30,9 +32,7 @@ WEIGHTS = np.array([0.4, 0.35, 0.25])
 
 
 def simulate(seed, n=300):
-    rng = np.random.default_rng(seed)
-    labels = rng.choice(3, size=n, p=WEIGHTS)
-    return (rng.random((n, MEANS.shape[1])) < MEANS[labels]).astype(np.uint8)
+    return class_rows(np.random.default_rng(seed), MEANS, WEIGHTS, n).astype(np.uint8)
 
 
 def main(argv=None):

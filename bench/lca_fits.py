@@ -50,8 +50,13 @@ def lca_data(n, d, K, seed):
     """
     rng = np.random.default_rng(seed)
     mu = rng.uniform(0.1, 0.9, size=(K, d))
-    z = rng.choice(K, size=n, p=rng.dirichlet(np.full(K, 3.0)))
-    return (rng.random((n, d)) < mu[z]).astype(np.float64)
+    return class_rows(rng, mu, rng.dirichlet(np.full(K, 3.0)), n).astype(np.float64)
+
+
+def class_rows(rng, means, weights, n):
+    """``n`` rows drawn from ``rng``: a class by ``weights``, then each item 1 with its class's mean (bool)."""
+    labels = rng.choice(len(weights), size=n, p=weights)
+    return rng.random((n, means.shape[1])) < means[labels]
 
 
 def load_problem(name):

@@ -24,14 +24,14 @@ import numpy as np
 
 from bmm_numba import BernoulliMixture
 
+from .lca_fits import class_rows
+
 MEANS = np.array([[0.8, 0.7, 0.75, 0.2, 0.3, 0.25], [0.2, 0.3, 0.25, 0.8, 0.7, 0.75]])
 WEIGHTS = np.array([0.6, 0.4])
 
 
 def simulate(seed, n=500):
-    rng = np.random.default_rng(seed)
-    labels = rng.choice(2, size=n, p=WEIGHTS)
-    return (rng.random((n, MEANS.shape[1])) < MEANS[labels]).astype(np.uint8)
+    return class_rows(np.random.default_rng(seed), MEANS, WEIGHTS, n).astype(np.uint8)
 
 
 def main(argv=None):
