@@ -319,41 +319,48 @@ def two_models():
     return _two_models()
 
 
-def _check_save_outcome(path, old, new, X, before, saved):
-    """A save either replaced the model whole or left the old one byte for byte; no temporary file."""
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
-    if saved:
-        np.testing.assert_array_equal(load_model(path).predict(X), new.predict(X))
-    else:
-        assert path.read_bytes() == before
-        np.testing.assert_array_equal(load_model(path).predict(X), old.predict(X))
-
-
-@FUZZ
-@given(limit=st.integers(0, 40_000))
-def test_fuzz_save_under_a_file_size_limit(two_models, limit):
+def _save_under_fault(two_models, fault, expected_errno):
+    """Save ``new`` over ``old`` while ``fault()`` (a context manager) holds; the save must either
+    replace the model whole or fail with ``expected_errno`` and leave the old one byte for byte,
+    and leave no temporary file."""
     old, new, X = two_models
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.npz"
         old.save(path)
         before = path.read_bytes()
+        with fault():
+            try:
+                new.save(path)
+                saved = True
+            except OSError as exc:
+                assert exc.errno == expected_errno
+                saved = False
+        assert [p.name for p in path.parent.iterdir()] == [path.name]
+        if saved:
+            np.testing.assert_array_equal(load_model(path).predict(X), new.predict(X))
+        else:
+            assert path.read_bytes() == before
+            np.testing.assert_array_equal(load_model(path).predict(X), old.predict(X))
+
+
+@FUZZ
+@given(limit=st.integers(0, 40_000))
+def test_fuzz_save_under_a_file_size_limit(two_models, limit):
+    @contextlib.contextmanager
+    def size_limit():
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))  # CPython ignores SIGXFSZ: writes raise EFBIG
         try:
-            new.save(path)
-            saved = True
-        except OSError as exc:
-            assert exc.errno == errno.EFBIG
-            saved = False
+            yield
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        _check_save_outcome(path, old, new, X, before, saved)
+
+    _save_under_fault(two_models, size_limit, errno.EFBIG)
 
 
 @FUZZ
 @given(failing_write=st.integers(0, 20))
 def test_fuzz_save_onto_a_full_disk(two_models, failing_write, monkeypatch):
-    old, new, X = two_models
     write_array = np.lib.format.write_array
     calls = []
 
@@ -363,20 +370,15 @@ def test_fuzz_save_onto_a_full_disk(two_models, failing_write, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return write_array(*args, **kwargs)
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.npz"
-        old.save(path)
-        before = path.read_bytes()
+    @contextlib.contextmanager
+    def disk_fills():
         monkeypatch.setattr(np.lib.format, "write_array", full_disk)
         try:
-            new.save(path)
-            saved = True
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-            saved = False
+            yield
         finally:
             monkeypatch.undo()
-        _check_save_outcome(path, old, new, X, before, saved)
+
+    _save_under_fault(two_models, disk_fills, errno.ENOSPC)
 
 
 def _through_a_pipe(read, raw):
