@@ -2,7 +2,6 @@
 
 import gzip
 import struct
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ from bmm_numba.datasets import (
     make_bernoulli_mixture,
     read_idx,
 )
+
+from .memory import peak_memory
 
 
 def idx_bytes(array, *, magic=None, dims=None):
@@ -93,13 +94,10 @@ def test_read_idx_absurd_dimensions_fail_fast_without_allocating(tmp_path, gz):
     # 4 billion x 4 billion x 4 billion declared, 100 bytes present
     data = bytes([0, 0, 8, 3]) + struct.pack(">3I", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF) + bytes(100)
     path = write(tmp_path / "huge.idx", data, gz)
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         with pytest.raises(ValueError, match="declares shape"):
             read_idx(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     assert peak < 16 * 2**20  # a few chunks at most, nothing like the declared size
 
 

@@ -23,7 +23,6 @@ import resource
 import struct
 import tempfile
 import threading
-import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -37,6 +36,8 @@ from bmm_numba import BernoulliMixture, load_model
 from bmm_numba import datasets as ds
 from bmm_numba.em.progress import ProgressMonitor
 
+from .memory import peak_memory
+
 FUZZ_EXAMPLES = 150
 PEAK_LIMIT = 16 << 20  # every generated file is < 64 KiB; a reader may hold a few chunks
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
@@ -46,13 +47,9 @@ FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
 @contextlib.contextmanager
 def bounded_memory():
     """Fail if the block allocates more than :data:`PEAK_LIMIT` bytes at its peak."""
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         yield
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.1f} MiB"
+    assert traced.peak < PEAK_LIMIT, f"peak {traced.peak / 2**20:.1f} MiB"
 
 
 def clean_or_result(read, path):

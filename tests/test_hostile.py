@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -19,6 +18,8 @@ import scipy.sparse as sp
 
 from bmm_numba import BernoulliMixture, e_step, load_model, select_n_components
 from bmm_numba import datasets as ds
+
+from .memory import peak_memory
 
 IDX_BOMB_PEAK_LIMIT = 8 << 20  # bytes: "a few MiB"
 
@@ -48,13 +49,10 @@ def fitted():
 def test_idx_gzip_bomb_fails_with_bounded_memory(tmp_path):
     path = write_idx_bomb(tmp_path / "bomb-idx3-ubyte.gz")
     assert os.path.getsize(path) < 2 << 20
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         with pytest.raises(ValueError, match="bomb-idx3-ubyte.gz"):
             ds.read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     assert peak < IDX_BOMB_PEAK_LIMIT, f"peak {peak / 2**20:.1f} MiB"
 
 
@@ -63,13 +61,10 @@ def test_idx_gzip_truncated_within_ratio_fails_with_memory_of_data_read(tmp_path
     path = tmp_path / "short.gz"
     with gzip.open(path, "wb") as fh:
         fh.write(b"\x00\x00\x08\x03" + struct.pack(">3I", 2048, 32, 32) + bytes(1 << 20))
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         with pytest.raises(ValueError, match="truncated"):
             ds.read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     assert peak < 3 << 20
 
 
@@ -318,13 +313,10 @@ def test_npy_header_declaring_more_than_the_file(tmp_path):
     with open(path, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, header)
         fh.write(bytes(100))
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         with pytest.raises(ValueError, match="big.npy"):
             ds.load_npy(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     assert peak < 1 << 20
 
 
@@ -355,12 +347,9 @@ def test_csv_memory_is_the_array(tmp_path):
     X = (rng.random((20000, 50)) < 0.3).astype(np.uint8)
     path = tmp_path / "x.csv"
     np.savetxt(path, X, fmt="%d", delimiter=",")
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         Y = ds.load_csv(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     np.testing.assert_array_equal(Y, X)
     assert peak < 2.5 * Y.nbytes  # blocks, then the array (a list of Python floats was ~18x the file)
 

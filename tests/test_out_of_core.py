@@ -1,6 +1,5 @@
 """Out-of-core on one machine: memmap fits by row blocks and ``partial_fit``'s incremental EM."""
 
-import tracemalloc
 import warnings
 
 import numpy as np
@@ -11,6 +10,7 @@ from bmm_numba import BernoulliMixture
 from bmm_numba.em import blocks
 from bmm_numba.estimator import memmap
 
+from .memory import peak_memory
 from .problems import mixture_rows as _mixture_data
 
 ATOL = 1e-9
@@ -75,12 +75,9 @@ def test_memmap_is_never_copied_whole(tmp_path, monkeypatch):
     Xm = _memmap(tmp_path, X)
     del X
     _fit(Xm[:3000], random_state=0, max_iter=3)  # compile outside the measurement
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         est = _fit(Xm, random_state=0, max_iter=3)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     # labels_ alone take 0.8 MB; the data 10 MB: anything like a copy would show
     assert peak < Xm.nbytes / 4, f"peak {peak / 2**20:.1f} MiB for {Xm.nbytes / 2**20:.1f} MiB of data"
     assert est.labels_.shape == (100_000,)

@@ -25,6 +25,7 @@ from bmm_numba import datasets as ds
 from bmm_numba.em.progress import ProgressMonitor
 from bmm_numba.estimator.persist import read_model
 
+from .memory import peak_memory
 from .problems import mixture_rows
 
 WAIT = 20  # seconds a reader may take on a FIFO before it counts as hanging
@@ -217,13 +218,10 @@ def test_4_oversized_member_is_refused_before_it_is_read(tmp_path, X):
     np.lib.format.write_array(member, np.zeros(64 << 20, dtype=np.uint8))  # 64 MiB of zeros, deflated ~64 kB
     path = tmp_path / "big.npz"
     path.write_bytes(_model_bytes(_fitted(X), [("extra.npy", member.getvalue())]))
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         with pytest.raises(ValueError, match="extra"):
             load_model(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
@@ -244,12 +242,9 @@ def test_5_wide_csv_allocates_about_its_size(tmp_path):
     X = (np.random.default_rng(0).random((3, 100_000)) < 0.5).astype(np.uint8)
     path = tmp_path / "wide.csv"
     path.write_text("\n".join(",".join(map(str, row)) for row in X))
-    tracemalloc.start()
-    try:
+    with peak_memory() as traced:
         got = ds.load_csv(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced.peak
     np.testing.assert_array_equal(got, X)
     assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB for a {path.stat().st_size / 1e6:.1f} MB file"
 
