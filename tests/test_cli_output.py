@@ -246,28 +246,39 @@ def test_compare_title_counts_threads_in_words(monkeypatch, tmp_path):
     assert "1 Numba thread, 1 BLAS thread;" in title and "threads" not in title and "dashed" not in title
 
 
-def test_compare_retimes_blas_kernels_with_one_thread_when_flagged(monkeypatch, tmp_path, capsys):
-    """Two BLAS threads on a busy machine: numpy's cliff is timed again with one BLAS thread."""
+def _compare_on_a_fake_machine(monkeypatch, timings, sizes, kernels, tmp_path):
+    """Run ``bmm-numba compare`` (it must exit 0) with ``timings(kernel, sizes) -> seconds`` as every
+    kernel's timer, its rows flagged as the real timer's are, and two BLAS threads reported."""
     import threadpoolctl
 
     from bmm_numba.cli import compare
 
-    calls = []
-
-    def machine(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
-        blas = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
-        calls.append((kernels[0], blas))
-        busy = kernels[0] == "numpy" and len([c for c in calls if c[0] == "numpy"]) == 1  # the first numpy run
-        seconds = [2e-4, 3e-2, 1e-3] if busy else [1e-4, 2e-4, 5e-4]
+    def fake(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
+        seconds = timings(kernels[0], sizes)
         return compare.flag_unreliable([{"kernel": kernels[0], "n": n, "seconds": s, "spread": 1.0,
                                          "max_abs_diff": 0.0, "nan": False, "warning": None}
                                         for n, s in zip(sizes, seconds, strict=True)])
 
-    monkeypatch.setattr(compare, "compare_kernels", machine)
+    monkeypatch.setattr(compare, "compare_kernels", fake)
     monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
     monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "num_threads": 2}])
-    assert main(["compare", "--data", "synthetic", "--sizes", "100,200,500", "--kernels", "numpy,numba_ones",
+    assert main(["compare", "--data", "synthetic", "--sizes", sizes, "--kernels", kernels,
                  "--out", str(tmp_path)]) == 0
+
+
+def test_compare_retimes_blas_kernels_with_one_thread_when_flagged(monkeypatch, tmp_path, capsys):
+    """Two BLAS threads on a busy machine: numpy's cliff is timed again with one BLAS thread."""
+    import threadpoolctl
+
+    calls = []
+
+    def machine(kernel, sizes):
+        blas = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+        calls.append((kernel, blas))
+        busy = kernel == "numpy" and len([c for c in calls if c[0] == "numpy"]) == 1  # the first numpy run
+        return [2e-4, 3e-2, 1e-3] if busy else [1e-4, 2e-4, 5e-4]
+
+    _compare_on_a_fake_machine(monkeypatch, machine, "100,200,500", "numpy,numba_ones", tmp_path)
     out = capsys.readouterr().out
     assert [c[0] for c in calls] == ["numpy", "numpy", "numba_ones"]  # numba_ones: no BLAS, not re-timed
     assert "BLAS: numpy timed with 1 BLAS thread: with 2 its timings were unreliable" in out
@@ -410,23 +421,13 @@ def test_profile_plot_falls_back_to_the_columns_that_split_the_classes(tmp_path,
 
 
 def test_compare_keeps_the_first_timing_when_one_blas_thread_is_no_steadier(monkeypatch, tmp_path, capsys):
-    import threadpoolctl
-
-    from bmm_numba.cli import compare
-
     calls = []
 
-    def always_busy(X, mu, pi, *, sizes, kernels, repeats, time_budget, threads=None):
-        calls.append(kernels[0])
-        return compare.flag_unreliable([{"kernel": kernels[0], "n": n, "seconds": s, "spread": 1.0,
-                                         "max_abs_diff": 0.0, "nan": False, "warning": None}
-                                        for n, s in zip(sizes, [2e-4, 3e-2], strict=True)])
+    def always_busy(kernel, sizes):
+        calls.append(kernel)
+        return [2e-4, 3e-2]
 
-    monkeypatch.setattr(compare, "compare_kernels", always_busy)
-    monkeypatch.setattr(compare, "underflow_check", lambda X, **kw: [])
-    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "num_threads": 2}])
-    assert main(["compare", "--data", "synthetic", "--sizes", "100,200", "--kernels", "numpy_gemm",
-                 "--out", str(tmp_path)]) == 0
+    _compare_on_a_fake_machine(monkeypatch, always_busy, "100,200", "numpy_gemm", tmp_path)
     out = capsys.readouterr().out
     assert calls == ["numpy_gemm", "numpy_gemm"]
     assert "BLAS: numpy_gemm timed again with 1 BLAS thread, no steadier: the 2-thread timings are kept" in out
