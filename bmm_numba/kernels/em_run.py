@@ -160,13 +160,11 @@ def refuted(bounds, n, tol):
     """
     if n < 3:
         return False
-    scale = max(1.0, abs(bounds[n - 1]))
-    c = bounds[n - 1] - bounds[n - 2]
+    verdict, c, limit = _last_change(bounds, n, tol)
+    if verdict != 0:
+        return verdict < 0 and c > 0  # a change at the tolerance or beyond; not a flat one or a decrease
     c_old = bounds[n - 2] - bounds[n - 3]
-    if c <= FLAT * scale:
-        return False
-    limit = max(tol, FLAT) * scale
-    if c >= limit or not c_old > c:
+    if not c_old > c:
         return True
     rho = c / c_old
     return c * rho / (1.0 - rho) >= limit
